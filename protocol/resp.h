@@ -45,6 +45,11 @@ struct resp_req_reader {
     struct resp_arg *args; /* parsed arguments (owned) */
     size_t args_cap;
     char err[128];         /* message of the last protocol error */
+    /* private, added after the first contract (backwards compatible) */
+    size_t scan;           /* where the search for the current line's end resumes */
+    char *scratch;         /* unquoted inline arguments (owned) */
+    size_t scratch_cap;
+    int in_scratch;        /* the last request's args are offsets into scratch */
 };
 
 void resp_req_reader_init(struct resp_req_reader *r, const struct resp_limits *lim);
@@ -64,6 +69,20 @@ void resp_req_reader_release(struct resp_req_reader *r);
  *              "expected '$', got 'x'", "unbalanced quotes in request",
  *              "too big inline request", "too big mbulk count string". */
 int resp_req_read(struct resp_req_reader *r, const char *buf, size_t len, int64_t *argc, size_t *used);
+
+/* The bytes of argument i (0 <= i < *argc) of the request resp_req_read() just
+ * returned, given the same buf; *len gets its length.  Use it rather than
+ * buf + r->args[i].off: an inline request whose arguments needed unquoting
+ * (SET k "a b", "\x00") has all its arguments in the reader's scratch, and
+ * then r->args[i].off is an offset into that scratch.  Borrowed: valid until
+ * the next resp_req_read() or resp_req_reader_release().
+ * (Both readers also return ERR_NOMEM, but only when a test injects an
+ * allocation failure with alloc_fail_after(); otherwise xmalloc aborts.) */
+static inline const char *resp_req_arg(const struct resp_req_reader *r, const char *buf, int64_t i, size_t *len)
+{
+    *len = r->args[i].len;
+    return (r->in_scratch ? r->scratch : buf) + r->args[i].off;
+}
 
 /* ---- value reader ------------------------------------------------------ */
 

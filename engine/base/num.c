@@ -60,7 +60,10 @@ int num_parse_double(const char *s, size_t n, long double *out)
     char *end;
     errno = 0;
     long double v = strtold(tmp, &end);
-    if (*end != '\0' || isnan(v) || (errno == ERANGE && !isinf(v) && v != 0))
+    /* As Redis's string2ld: the whole input is the number (a NUL inside it
+     * must not end it early), and a result that overflowed to infinity or
+     * underflowed to zero is refused; "inf" written as such is no ERANGE. */
+    if (end != tmp + n || isnan(v) || (errno == ERANGE && (isinf(v) || v == 0)))
         return -1;
     *out = v;
     return 0;

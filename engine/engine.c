@@ -1,0 +1,334 @@
+/* engine.c: engine lifecycle, shard choice, locks, statistics and the effect
+ * hooks (journal, notifications, modified keys).  Data types live in t_*.c,
+ * key-level operations in keyspace.c, background work in expire.c/evict.c. */
+#include "engine_int.h"
+
+#include <stdarg.h>
+#include <string.h>
+#include <xxhash.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/num.h"
+
+const struct eng_type_ops *eng__type_ops[ENG_T__COUNT];
+
+uint64_t eng__hash(const char *key, size_t klen) { return XXH3_64bits(key, klen); }
+
+/* Redis Cluster's hash tag rule: the bytes between the first '{' and the next
+ * '}' when that is non-empty; otherwise the whole key. */
+static void hash_tag(const char *key, size_t klen, const char **tag, size_t *tlen)
+{
+    const char *open = memchr(key, '{', klen);
+    if (open) {
+        size_t rest = klen - (size_t)(open - key) - 1;
+        const char *close = memchr(open + 1, '}', rest);
+        if (close && close > open + 1) {
+            *tag = open + 1, *tlen = (size_t)(close - open - 1);
+            return;
+        }
+    }
+    *tag = key, *tlen = klen;
+}
+
+int eng_shard_of(const struct eng *e, const char *key, size_t klen)
+{
+    if (e->cfg.nshards == 1)
+        return 0;
+    const char *tag;
+    size_t tlen;
+    hash_tag(key, klen, &tag, &tlen);
+    /* High bits pick the shard (multiply-shift), low bits the bucket inside
+     * it, so the two choices stay independent. */
+    uint64_t h = XXH3_64bits(tag, tlen);
+    return (int)(((unsigned __int128)h * (unsigned)e->cfg.nshards) >> 64);
+}
+
+static uint64_t keys_node_hash(const struct dict_node *n)
+{
+    const struct eng_key *k = (const struct eng_key *)n;
+    return eng__hash(k->key, k->klen);
+}
+static int keys_node_eq(const struct dict_node *n, const void *key, size_t len)
+{
+    const struct eng_key *k = (const struct eng_key *)n;
+    return k->klen == len && memcmp(k->key, key, len) == 0;
+}
+static uint64_t exp_node_hash(const struct dict_node *n)
+{
+    const struct eng_exp *x = (const struct eng_exp *)n;
+    return eng__hash(x->k->key, x->k->klen);
+}
+static int exp_node_eq(const struct dict_node *n, const void *key, size_t len)
+{
+    const struct eng_exp *x = (const struct eng_exp *)n;
+    return x->k->klen == len && memcmp(x->k->key, key, len) == 0;
+}
+const struct dict_type eng__keys_type = {keys_node_hash, keys_node_eq};
+const struct dict_type eng__expires_type = {exp_node_hash, exp_node_eq};
+
+struct eng *eng_new(const struct eng_config *cfg)
+{
+    if (cfg->nshards < 1 || cfg->nshards > ENG_MAX_SHARDS || cfg->ndb < 1 || cfg->ndb > 1024)
+        return NULL;
+    struct eng *e = xcalloc(1, sizeof *e);
+    e->cfg = *cfg;
+    if (e->cfg.maxmemory_samples < 1)
+        e->cfg.maxmemory_samples = 5;
+    e->shards = xcalloc((size_t)cfg->nshards, sizeof *e->shards);
+    for (int s = 0; s < cfg->nshards; s++) {
+        struct eng_shard *sh = &e->shards[s];
+        pthread_mutexattr_t a;
+        pthread_mutexattr_init(&a);
+        /* Critical sections are a hash lookup long: spin briefly before
+         * sleeping rather than paying a futex round trip. */
+        pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+        pthread_mutex_init(&sh->lock, &a);
+        pthread_mutexattr_destroy(&a);
+        sh->dbs = xcalloc((size_t)cfg->ndb, sizeof *sh->dbs);
+        for (int d = 0; d < cfg->ndb; d++) {
+            dict_init(&sh->dbs[d].keys, &eng__keys_type);
+            dict_init(&sh->dbs[d].expires, &eng__expires_type);
+        }
+        sh->rnd = 0x9E3779B97F4A7C15ULL * (uint64_t)(s + 1);
+    }
+    return e;
+}
+
+static void free_exp(struct dict_node *n, void *ud) { xfree(n); }
+static void free_key(struct dict_node *n, void *ud)
+{
+    struct eng_key *k = (struct eng_key *)n;
+    eng__free_value(k);
+    xfree(k);
+}
+
+void eng_free(struct eng *e)
+{
+    if (!e)
+        return;
+    for (int s = 0; s < e->cfg.nshards; s++) {
+        struct eng_shard *sh = &e->shards[s];
+        for (int d = 0; d < e->cfg.ndb; d++) {
+            dict_release(&sh->dbs[d].expires, free_exp, NULL);
+            dict_release(&sh->dbs[d].keys, free_key, NULL);
+        }
+        xfree(sh->dbs);
+        pthread_mutex_destroy(&sh->lock);
+    }
+    xfree(e->shards);
+    xfree(e);
+}
+
+void eng_set_hooks(struct eng *e, const struct eng_hooks *h) { e->hooks = *h; }
+const struct eng_config *eng_config(const struct eng *e) { return &e->cfg; }
+
+void eng_set_maxmemory(struct eng *e, int64_t maxmemory, int policy, int samples)
+{
+    e->cfg.maxmemory = maxmemory;
+    e->cfg.policy = policy;
+    e->cfg.maxmemory_samples = samples > 0 ? samples : 5;
+}
+
+void eng_set_replica(struct eng *e, int replica) { e->cfg.replica = replica; }
+void eng_set_notify_mask(struct eng *e, unsigned mask) { e->hooks.notify_mask = mask; }
+void eng_set_active_expire(struct eng *e, int on) { e->cfg.no_active_expire = !on; }
+
+/* ---- contexts and locks ------------------------------------------------ */
+
+void eng_ctx_init(struct eng_ctx *c, struct eng *e, int db)
+{
+    c->e = e;
+    c->db = db;
+    c->now_ms = clock_wall_ms();
+    c->nlocked = 0;
+    memset(c->locked, 0, sizeof c->locked);
+}
+
+static void lock_mask(struct eng_ctx *c, const uint64_t *want)
+{
+    assert(c->nlocked == 0);
+    for (int w = 0; w < ENG_MAX_SHARDS / 64; w++) {
+        uint64_t bits = want[w];
+        while (bits) {
+            int s = w * 64 + __builtin_ctzll(bits);
+            bits &= bits - 1;
+            pthread_mutex_lock(&c->e->shards[s].lock);
+            c->nlocked++;
+        }
+        c->locked[w] = want[w];
+    }
+    /* Time is read after the locks: a key written by the previous holder at
+     * its `now` never looks older to us than to it. */
+    c->now_ms = clock_wall_ms();
+}
+
+void eng_lock_keys(struct eng_ctx *c, const struct eng_str *keys, int n)
+{
+    uint64_t want[ENG_MAX_SHARDS / 64] = {0};
+    for (int i = 0; i < n; i++) {
+        int s = eng_shard_of(c->e, keys[i].p, keys[i].n);
+        want[s / 64] |= 1ULL << (s % 64);
+    }
+    lock_mask(c, want);
+}
+
+void eng_lock_shard(struct eng_ctx *c, int shard)
+{
+    uint64_t want[ENG_MAX_SHARDS / 64] = {0};
+    want[shard / 64] = 1ULL << (shard % 64);
+    lock_mask(c, want);
+}
+
+void eng_lock_all(struct eng_ctx *c)
+{
+    uint64_t want[ENG_MAX_SHARDS / 64] = {0};
+    for (int s = 0; s < c->e->cfg.nshards; s++)
+        want[s / 64] |= 1ULL << (s % 64);
+    lock_mask(c, want);
+}
+
+void eng_unlock(struct eng_ctx *c)
+{
+    for (int w = ENG_MAX_SHARDS / 64 - 1; w >= 0; w--) {
+        uint64_t bits = c->locked[w];
+        while (bits) {
+            int s = w * 64 + 63 - __builtin_clzll(bits);
+            bits &= ~(1ULL << (s % 64));
+            pthread_mutex_unlock(&c->e->shards[s].lock);
+        }
+        c->locked[w] = 0;
+    }
+    c->nlocked = 0;
+}
+
+int eng_holds(const struct eng_ctx *c, const char *key, size_t klen)
+{
+    int s = eng_shard_of(c->e, key, klen);
+    return (c->locked[s / 64] >> (s % 64)) & 1;
+}
+
+struct eng_db *eng__db(struct eng_ctx *c, const char *key, size_t klen)
+{
+    return &eng__shard(c, key, klen)->dbs[c->db];
+}
+
+/* ---- effects ------------------------------------------------------------ */
+
+void eng__changed(struct eng_ctx *c, const char *key, size_t klen, int cls, const char *event)
+{
+    struct eng *e = c->e;
+    eng__shard(c, key, klen)->dirty++;
+    if (event && e->hooks.notify && (e->hooks.notify_mask & (unsigned)cls))
+        e->hooks.notify(e->hooks.ud, c->db, cls, event, key, klen);
+    if (e->hooks.modified)
+        e->hooks.modified(e->hooks.ud, c->db, key, klen);
+}
+
+void eng__journal_db(struct eng_ctx *c, int db, int argc, const struct eng_str *argv)
+{
+    if (c->e->hooks.journal)
+        c->e->hooks.journal(c->e->hooks.ud, db, argc, argv);
+}
+
+void eng__journal(struct eng_ctx *c, int argc, const struct eng_str *argv) { eng__journal_db(c, c->db, argc, argv); }
+
+void eng__journalf(struct eng_ctx *c, const char *fmt, ...)
+{
+    if (!c->e->hooks.journal)
+        return;
+    struct eng_str argv[16];
+    char nums[16][24];
+    int argc = 0;
+    va_list ap;
+    va_start(ap, fmt);
+    for (const char *f = fmt; *f && argc < 16; f++, argc++) {
+        switch (*f) {
+        case 's': {
+            const char *s = va_arg(ap, const char *);
+            argv[argc] = (struct eng_str){s, strlen(s)};
+            break;
+        }
+        case 'b': {
+            const char *p = va_arg(ap, const char *);
+            size_t n = va_arg(ap, size_t);
+            argv[argc] = (struct eng_str){p, n};
+            break;
+        }
+        case 'i': {
+            int64_t v = va_arg(ap, int64_t);
+            size_t n = num_fmt_i64(nums[argc], v);
+            argv[argc] = (struct eng_str){nums[argc], n};
+            break;
+        }
+        default:
+            assert(!"bad journal format");
+        }
+    }
+    va_end(ap);
+    eng__journal(c, argc, argv);
+}
+
+/* ---- statistics --------------------------------------------------------- */
+
+void eng_stats(struct eng *e, struct eng_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    for (int s = 0; s < e->cfg.nshards; s++) {
+        struct eng_shard *sh = &e->shards[s];
+        pthread_mutex_lock(&sh->lock);
+        out->hits += sh->hits, out->misses += sh->misses;
+        out->expired += sh->expired, out->evicted += sh->evicted;
+        out->changes += sh->dirty;
+        out->expired_stale_perc += sh->stale_perc;
+        pthread_mutex_unlock(&sh->lock);
+    }
+    out->expired_stale_perc /= (uint64_t)e->cfg.nshards;
+}
+
+void eng_stats_reset(struct eng *e)
+{
+    for (int s = 0; s < e->cfg.nshards; s++) {
+        struct eng_shard *sh = &e->shards[s];
+        pthread_mutex_lock(&sh->lock);
+        sh->hits = sh->misses = sh->expired = sh->evicted = 0;
+        pthread_mutex_unlock(&sh->lock);
+    }
+}
+
+uint64_t eng_dirty(struct eng *e)
+{
+    struct eng_stats st;
+    eng_stats(e, &st);
+    return st.changes;
+}
+
+void eng_dirty_sub(struct eng *e, uint64_t n)
+{
+    for (int s = 0; s < e->cfg.nshards && n; s++) {
+        struct eng_shard *sh = &e->shards[s];
+        pthread_mutex_lock(&sh->lock);
+        uint64_t take = sh->dirty < n ? sh->dirty : n;
+        sh->dirty -= take, n -= take;
+        pthread_mutex_unlock(&sh->lock);
+    }
+}
+
+void eng_db_info(struct eng *e, int db, struct eng_db_info *out)
+{
+    memset(out, 0, sizeof *out);
+    int64_t ttl_sum = 0, ttl_n = 0;
+    for (int s = 0; s < e->cfg.nshards; s++) {
+        struct eng_shard *sh = &e->shards[s];
+        pthread_mutex_lock(&sh->lock);
+        out->keys += dict_size(&sh->dbs[db].keys);
+        out->expires += dict_size(&sh->dbs[db].expires);
+        if (sh->dbs[db].avg_ttl)
+            ttl_sum += sh->dbs[db].avg_ttl, ttl_n++;
+        pthread_mutex_unlock(&sh->lock);
+    }
+    out->avg_ttl_ms = ttl_n ? ttl_sum / ttl_n : 0;
+}
+
+int64_t eng_used_memory(void) { return alloc_used(); }

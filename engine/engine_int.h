@@ -1,0 +1,135 @@
+/* engine_int.h: the engine's private structures, shared by its own files only
+ * (SQLite's btreeInt.h).  Other modules include engine.h. */
+#ifndef ENGINE_ENGINE_INT_H
+#define ENGINE_ENGINE_INT_H
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "dict.h"
+#include "engine.h"
+
+/* Value encodings, as OBJECT ENCODING names them. */
+enum eng_enc {
+    ENC_INT,       /* string holding an int64: v.i */
+    ENC_EMBSTR,    /* string stored after the key in the same block: v.i = length */
+    ENC_RAW,       /* string in its own growable block: v.p -> struct eng_raw */
+    ENC_LISTPACK,  /* small hash/zset/list in one compact block */
+    ENC_QUICKLIST, /* list */
+    ENC_HASHTABLE, /* hash, set */
+    ENC_INTSET,    /* set of integers */
+    ENC_SKIPLIST,  /* zset */
+    ENC__COUNT
+};
+
+/* One key, one allocation (plus the value's own block for non-embedded types).
+ *
+ *   +------+----------------------+------+------+------------------+
+ *   | next | lru:24 type:3 enc:4 v| klen | v    | key bytes [embstr]|
+ *   +------+----------------------+------+------+------------------+
+ *     8      4                      4      8      klen [+ value]
+ */
+struct eng_key {
+    struct dict_node node;
+    uint32_t lru : 24;
+    uint32_t type : 3;
+    uint32_t enc : 4;
+    uint32_t is_volatile : 1;
+    uint32_t klen;
+    union {
+        int64_t i;
+        void *p;
+    } v;
+    char key[];
+};
+
+struct eng_raw {
+    size_t len;
+    char p[]; /* capacity: xmalloc_size(raw) - sizeof(struct eng_raw) */
+};
+
+/* An expiry, in a per-db dict keyed by the key's bytes. */
+struct eng_exp {
+    struct dict_node node;
+    struct eng_key *k;
+    int64_t when;
+};
+
+struct eng_db {
+    struct dict keys;
+    struct dict expires;
+    uint64_t expire_cursor;
+    int64_t avg_ttl; /* estimate kept by the active-expire cycle */
+};
+
+struct eng_shard {
+    pthread_mutex_t lock;
+    struct eng_db *dbs;
+    uint64_t hits, misses, expired, evicted, dirty, stale_perc;
+    uint64_t rnd;
+    char pad[64];
+};
+
+/* Operations each non-string type provides (engine/t_*.c). */
+struct eng_type_ops {
+    void (*free)(void *v);
+    size_t (*mem)(const void *v);       /* bytes held, for MEMORY USAGE */
+    void *(*dup)(const void *v);        /* deep copy, for COPY */
+};
+extern const struct eng_type_ops *eng__type_ops[ENG_T__COUNT];
+
+struct eng {
+    struct eng_config cfg;
+    struct eng_hooks hooks;
+    struct eng_shard *shards;
+    _Atomic unsigned evict_next;
+};
+
+uint64_t eng__hash(const char *key, size_t klen);
+static inline struct eng_shard *eng__shard(struct eng_ctx *c, const char *key, size_t klen)
+{
+    int s = eng_shard_of(c->e, key, klen);
+    assert(c->locked[s / 64] & (1ULL << (s % 64)));
+    return &c->e->shards[s];
+}
+static inline uint32_t eng__lru_clock(int64_t now_ms) { return (uint32_t)((now_ms / 1000) & 0xFFFFFF); }
+
+extern const struct dict_type eng__keys_type, eng__expires_type;
+
+/* Lookup without side effects (no expiry, no stats). */
+struct eng_key *eng__find(struct eng_db *db, const char *key, size_t klen, uint64_t h);
+/* Lookup that expires a dead key (on a master), touches LRU, counts hits and
+ * misses when `read` is set. */
+struct eng_key *eng__lookup(struct eng_ctx *c, const char *key, size_t klen, int read);
+/* Type-checked lookup: NULL and *err = 0 when absent, NULL and *err =
+ * ERR_WRONGTYPE when of another type. */
+struct eng_key *eng__lookup_type(struct eng_ctx *c, const char *key, size_t klen, int type, int read, int *err);
+struct eng_key *eng__key_new(const char *key, size_t klen, int type, int enc, size_t extra);
+/* Adds a new key (absent before). */
+void eng__add(struct eng_ctx *c, struct eng_key *k);
+/* Puts k in the place of old (same key), keeping the expiry; frees old's
+ * block but not its value (the caller moved or freed it). */
+void eng__swap(struct eng_ctx *c, struct eng_key *old, struct eng_key *k);
+/* Removes and frees a key with its value and expiry. */
+void eng__delete(struct eng_ctx *c, struct eng_key *k);
+void eng__free_value(struct eng_key *k);
+/* Sets (when > 0) or removes (when <= 0) the expiry of k. */
+void eng__set_expire(struct eng_ctx *c, struct eng_key *k, int64_t when);
+int64_t eng__get_expire(struct eng_ctx *c, const struct eng_key *k);
+
+/* Effects of a change: counts it, notifies (cls/event, may be 0/NULL), and
+ * signals the key as modified. */
+void eng__changed(struct eng_ctx *c, const char *key, size_t klen, int cls, const char *event);
+/* Journal one command (argv as eng_str).  No-op without a journal hook. */
+void eng__journal(struct eng_ctx *c, int argc, const struct eng_str *argv);
+void eng__journal_db(struct eng_ctx *c, int db, int argc, const struct eng_str *argv);
+/* Journal helper: builds argv from C strings and (ptr,len) pairs.  fmt letters:
+ * 's' C string, 'b' (ptr, size_t), 'i' int64. */
+void eng__journalf(struct eng_ctx *c, const char *fmt, ...);
+/* The key's shard's db. */
+struct eng_db *eng__db(struct eng_ctx *c, const char *key, size_t klen);
+
+#define STR(s) ((struct eng_str){(s), sizeof(s) - 1})
+
+#endif

@@ -1,0 +1,95 @@
+/* main.c: the composition root.  Reads the configuration, builds the modules,
+ * wires them together, runs.  Nothing else lives here: every option belongs
+ * to the module that uses it, every behaviour to its module. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <signal.h>
+
+#include "base/alloc.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "engine.h"
+#include "server.h"
+
+extern char **environ;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "Usage: obentchi-server [/path/to/obentchi.conf] [--option value ...]\n"
+            "       obentchi-server --help | --version\n\n"
+            "Options are named as redis-server's (port, bind, requirepass, maxmemory, ...)\n"
+            "plus obentchi's own (shards ...); each can also come from the environment\n"
+            "as OBENTCHI_<NAME> (e.g. OBENTCHI_PORT=6380).\n\n"
+            "Examples:\n"
+            "       obentchi-server                      (defaults: 127.0.0.1:6379)\n"
+            "       obentchi-server --port 7777 --shards 4\n"
+            "       obentchi-server /etc/obentchi.conf --loglevel verbose\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc == 2 && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-v"))) {
+        printf("obentchi-server v=%s (Redis protocol 7.0 compatible)\n", OBENTCHI_VERSION);
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+
+    char err[512];
+    struct cfg *conf = cfg_new();
+    struct server_config *sc = server_options_register(conf);
+    char *conf_path = NULL;
+    if (cfg_defaults(conf, err, sizeof err) < 0 ||
+        cfg_load_all(conf, argc, argv, environ, &conf_path, err, sizeof err) < 0) {
+        fprintf(stderr, "\n*** FATAL CONFIG FILE ERROR (obentchi %s) ***\n%s\n", OBENTCHI_VERSION, err);
+        return 1;
+    }
+    if (sc->logfile && *sc->logfile && log_open(sc->logfile) < 0) {
+        fprintf(stderr, "Can't open the log file: %s\n", sc->logfile);
+        return 1;
+    }
+    log_set_level((enum log_level)sc->loglevel);
+    log_set_format((enum log_format)sc->log_format);
+    if (sc->dir && *sc->dir && chdir(sc->dir) < 0) {
+        fprintf(stderr, "Can't chdir to '%s'\n", sc->dir);
+        return 1;
+    }
+    if (sc->shards == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        sc->shards = n < 1 ? 1 : n > 256 ? 256 : n;
+    }
+
+    struct eng_config ec = {.nshards = (int)sc->shards, .ndb = (int)sc->databases, .maxmemory = sc->maxmemory,
+                            .policy = sc->maxmemory_policy, .maxmemory_samples = (int)sc->maxmemory_samples};
+    struct eng *e = eng_new(&ec);
+    server_options_bind_engine(e);
+    struct server *srv = server_new(sc, conf, conf_path, e, err, sizeof err);
+    if (!srv) {
+        log_warn("startup failed", "error=\"%s\"", err);
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if (sc->pidfile && *sc->pidfile) {
+        FILE *f = fopen(sc->pidfile, "w");
+        if (f) {
+            fprintf(f, "%d\n", (int)getpid());
+            fclose(f);
+        }
+    }
+    log_info("obentchi starting", "version=%s pid=%d port=%lld shards=%lld config=%s", OBENTCHI_VERSION,
+             (int)getpid(), (long long)sc->port, (long long)sc->shards, conf_path ? conf_path : "none");
+    int rc = server_run(srv);
+    server_free(srv);
+    eng_free(e);
+    if (sc->pidfile && *sc->pidfile)
+        unlink(sc->pidfile);
+    xfree(conf_path);
+    cfg_free(conf);
+    return rc;
+}

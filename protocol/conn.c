@@ -1,0 +1,350 @@
+/* conn.c: one client connection on its worker's loop: reading and parsing
+ * requests, running them, and writing replies, with the limits that keep one
+ * client from hurting the others (query buffer, output buffer classes, idle
+ * timeout).
+ *
+ * Output: handlers append to c->obuf.  After a batch of requests (everything
+ * one read delivered: pipelining costs one write, not one per command) the
+ * buffer is offered to the kernel with uv_try_write; what the kernel does not
+ * take moves to c->wbuf and goes out through uv_write, while new replies keep
+ * collecting in c->obuf. */
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "base/err.h"
+#include "base/log.h"
+#include "server_int.h"
+
+#define READ_CHUNK (16 * 1024)
+
+static void on_close(uv_handle_t *h);
+
+struct client *client_new(struct worker *w)
+{
+    struct server *srv = w->srv;
+    struct client *c = xcalloc(1, sizeof *c);
+    c->w = w;
+    c->id = atomic_fetch_add(&srv->next_client_id, 1) + 1;
+    c->proto = 2;
+    c->authed = !(srv->cfg->requirepass && *srv->cfg->requirepass);
+    c->ctime_ms = c->last_ms = clock_wall_ms();
+    c->fd = -1;
+    struct resp_limits lim = {srv->cfg->proto_max_bulk_len, srv->cfg->max_multibulk, 64 * 1024};
+    resp_req_reader_init(&c->rd, &lim);
+    uv_tcp_init(&w->loop, &c->tcp);
+    c->tcp.data = c;
+    return c;
+}
+
+static void unregister(struct client *c)
+{
+    struct server *srv = c->w->srv;
+    pthread_mutex_lock(&srv->clients_lock);
+    if (c->prev)
+        c->prev->next = c->next;
+    else if (srv->clients == c)
+        srv->clients = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    pthread_mutex_unlock(&srv->clients_lock);
+    struct worker *w = c->w;
+    if (c->wprev)
+        c->wprev->wnext = c->wnext;
+    else if (w->clients == c)
+        w->clients = c->wnext;
+    if (c->wnext)
+        c->wnext->wprev = c->wprev;
+    c->wprev = c->wnext = NULL;
+}
+
+void client_close(struct client *c)
+{
+    if (c->flags & CL_CLOSING)
+        return;
+    struct server *srv = c->w->srv;
+    c->flags |= CL_CLOSING;
+    if (srv->hooks_internal.on_close)
+        srv->hooks_internal.on_close(c);
+    if (c->flags & CL_MONITOR)
+        atomic_fetch_sub(&srv->nmonitors, 1);
+    if (c->fd >= 0) { /* registered (accepted and counted) */
+        unregister(c);
+        atomic_fetch_sub(&srv->nclients, 1);
+        c->w->nclients--;
+    }
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+static void on_close(uv_handle_t *h)
+{
+    struct client *c = h->data;
+    resp_req_reader_release(&c->rd);
+    buf_release(&c->qbuf);
+    buf_release(&c->obuf);
+    buf_release(&c->wbuf);
+    xfree(c->argv);
+    xfree(c->name);
+    xfree(c);
+}
+
+static int client_class(const struct client *c)
+{
+    if (c->flags & CL_REPLICA)
+        return OBL_REPLICA;
+    if (c->flags & CL_PUBSUB)
+        return OBL_PUBSUB;
+    return OBL_NORMAL;
+}
+
+/* Redis's checkClientOutputBufferLimits: a hard limit closes at once; the
+ * soft limit closes a client that stayed over it for soft_seconds. */
+static int over_output_limit(struct client *c)
+{
+    const struct obuf_limit *l = &c->w->srv->cfg->obuf_limits[client_class(c)];
+    size_t pending = c->obuf.len + (c->wbuf.len - c->wpos);
+    if (l->hard && pending >= (size_t)l->hard)
+        return 1;
+    if (l->soft && pending >= (size_t)l->soft) {
+        int64_t now = clock_wall_ms();
+        if (!c->obuf_soft_since_ms)
+            c->obuf_soft_since_ms = now;
+        else if (now - c->obuf_soft_since_ms >= l->soft_seconds * 1000)
+            return 1;
+    } else {
+        c->obuf_soft_since_ms = 0;
+    }
+    return 0;
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct client *c = req->data;
+    c->writing = 0;
+    if (c->flags & CL_CLOSING)
+        return;
+    if (status < 0) {
+        client_close(c);
+        return;
+    }
+    c->net_out += c->wbuf.len - c->wpos;
+    c->w->net_out += c->wbuf.len - c->wpos;
+    if (c->wbuf.cap > (1u << 20))
+        buf_release(&c->wbuf);
+    else
+        buf_reset(&c->wbuf);
+    c->wpos = 0;
+    client_flush(c);
+}
+
+void client_flush(struct client *c)
+{
+    if (c->flags & CL_CLOSING)
+        return;
+    if (c->flags & CL_NO_REPLY)
+        buf_reset(&c->obuf);
+    if (over_output_limit(c)) {
+        log_warn("client closed for overcoming of output buffer limits", "id=%llu addr=%s pending=%zu",
+                 (unsigned long long)c->id, c->addr, c->obuf.len + c->wbuf.len - c->wpos);
+        client_close(c);
+        return;
+    }
+    if (c->writing)
+        return;
+    if (c->obuf.len == 0) {
+        if (c->flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP))
+            client_close(c);
+        return;
+    }
+    uv_buf_t b = uv_buf_init(c->obuf.p, (unsigned)c->obuf.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    if (n == (int)c->obuf.len) {
+        c->net_out += (uint64_t)n;
+        c->w->net_out += (uint64_t)n;
+        if (c->obuf.cap > (1u << 20))
+            buf_release(&c->obuf);
+        else
+            buf_reset(&c->obuf);
+        if (c->flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP))
+            client_close(c);
+        return;
+    }
+    if (n < 0 && n != UV_EAGAIN) {
+        client_close(c);
+        return;
+    }
+    if (n < 0)
+        n = 0;
+    c->net_out += (uint64_t)n;
+    c->w->net_out += (uint64_t)n;
+    struct buf t = c->wbuf;
+    c->wbuf = c->obuf;
+    c->obuf = t;
+    c->wpos = (size_t)n;
+    uv_buf_t rest = uv_buf_init(c->wbuf.p + n, (unsigned)(c->wbuf.len - (size_t)n));
+    c->wreq.data = c;
+    c->writing = 1;
+    c->net_out -= 0;
+    if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &rest, 1, on_write) < 0) {
+        c->writing = 0;
+        client_close(c);
+    }
+}
+
+static void protocol_error(struct client *c)
+{
+    char msg[256];
+    snprintf(msg, sizeof msg, "ERR Protocol error: %s", c->rd.err);
+    resp_w_error(&c->obuf, msg);
+    c->flags |= CL_CLOSE_AFTER_REPLY;
+    log_verbose("protocol error from client", "id=%llu addr=%s err=\"%s\"", (unsigned long long)c->id, c->addr,
+                c->rd.err);
+}
+
+void client_process_input(struct client *c)
+{
+    while (c->qpos < c->qbuf.len) {
+        if (c->flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP | CL_CLOSING | CL_PAUSED | CL_BLOCKED))
+            break;
+        int64_t argc;
+        size_t used;
+        const char *base = c->qbuf.p + c->qpos;
+        int rc = resp_req_read(&c->rd, base, c->qbuf.len - c->qpos, &argc, &used);
+        if (rc == ERR_AGAIN)
+            break;
+        if (rc < 0) {
+            protocol_error(c);
+            break;
+        }
+        if (argc > 0) {
+            if (argc > c->argv_cap) {
+                c->argv_cap = (int)argc;
+                c->argv = xrealloc(c->argv, sizeof *c->argv * (size_t)argc);
+            }
+            for (int64_t i = 0; i < argc; i++) {
+                size_t len;
+                const char *p = resp_req_arg(&c->rd, base, (int)i, &len);
+                c->argv[i] = (struct eng_str){p, len};
+            }
+            if (dispatch_request(c, (int)argc, c->argv))
+                break; /* paused: the request stays in the buffer */
+        }
+        c->qpos += used;
+    }
+    /* Compact: move the unparsed tail to the front. */
+    if (c->qpos == c->qbuf.len) {
+        c->qpos = 0;
+        buf_reset(&c->qbuf);
+        if (c->qbuf.cap > (1u << 20))
+            buf_release(&c->qbuf);
+    } else if (c->qpos > 0 && !(c->flags & CL_PAUSED)) {
+        buf_consume(&c->qbuf, c->qpos);
+        c->qpos = 0;
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
+{
+    struct client *c = h->data;
+    if (c->qbuf.cap - c->qbuf.len < READ_CHUNK + 1)
+        buf_grow(&c->qbuf, READ_CHUNK);
+    b->base = c->qbuf.p + c->qbuf.len;
+    b->len = c->qbuf.cap - c->qbuf.len - 1;
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
+{
+    struct client *c = s->data;
+    if (nread < 0) {
+        client_close(c);
+        return;
+    }
+    if (nread == 0)
+        return;
+    c->qbuf.len += (size_t)nread;
+    c->qbuf.p[c->qbuf.len] = '\0';
+    c->net_in += (uint64_t)nread;
+    c->w->net_in += (uint64_t)nread;
+    c->last_ms = clock_wall_ms();
+    if (c->flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP))
+        return; /* discard input of a client on its way out */
+    client_process_input(c);
+    int64_t limit = c->w->srv->cfg->client_query_buffer_limit;
+    if (limit > 0 && (int64_t)(c->qbuf.len - c->qpos) > limit) {
+        log_warn("closing client that reached max query buffer length", "id=%llu addr=%s qbuf=%zu",
+                 (unsigned long long)c->id, c->addr, c->qbuf.len - c->qpos);
+        client_close(c);
+        return;
+    }
+    client_flush(c);
+}
+
+static void fmt_addr(const struct sockaddr_storage *ss, char *out, size_t cap)
+{
+    char ip[64] = "?";
+    int port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        uv_ip4_name(a, ip, sizeof ip);
+        port = ntohs(a->sin_port);
+        snprintf(out, cap, "%s:%d", ip, port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        uv_ip6_name(a, ip, sizeof ip);
+        port = ntohs(a->sin6_port);
+        snprintf(out, cap, "%s:%d", ip, port);
+    } else {
+        snprintf(out, cap, "?:0");
+    }
+}
+
+void conn_accept(uv_stream_t *listener, int status)
+{
+    struct worker *w = listener->data;
+    struct server *srv = w->srv;
+    if (status < 0)
+        return;
+    struct client *c = client_new(w);
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp) < 0) {
+        client_close(c);
+        return;
+    }
+    w->conns_received++;
+    if (atomic_fetch_add(&srv->nclients, 1) >= srv->cfg->maxclients) {
+        atomic_fetch_sub(&srv->nclients, 1);
+        static const char msg[] = "-ERR max number of clients reached\r\n";
+        uv_buf_t b = uv_buf_init((char *)msg, sizeof msg - 1);
+        uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        w->rejected_conns++;
+        client_close(c);
+        return;
+    }
+    uv_os_fd_t fd;
+    uv_fileno((uv_handle_t *)&c->tcp, &fd);
+    c->fd = fd;
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+        fmt_addr(&ss, c->addr, sizeof c->addr);
+    len = sizeof ss;
+    if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+        fmt_addr(&ss, c->laddr, sizeof c->laddr);
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (srv->cfg->tcp_keepalive > 0)
+        uv_tcp_keepalive(&c->tcp, 1, (unsigned)srv->cfg->tcp_keepalive);
+    pthread_mutex_lock(&srv->clients_lock);
+    c->next = srv->clients;
+    if (srv->clients)
+        srv->clients->prev = c;
+    srv->clients = c;
+    pthread_mutex_unlock(&srv->clients_lock);
+    c->wnext = w->clients;
+    if (w->clients)
+        w->clients->wprev = c;
+    w->clients = c;
+    w->nclients++;
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+        client_close(c);
+}

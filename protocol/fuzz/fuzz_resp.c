@@ -1,0 +1,189 @@
+/* fuzz_resp.c: libFuzzer target for the RESP readers (resp_reader.c).
+ *
+ * The request reader is run twice over the input: once with all of it in one
+ * buffer, once in slices whose sizes are drawn from a hash of the input, the
+ * bytes moved to a fresh block before every call (as a connection's buffer is
+ * realloc'd).  Both runs must return the same requests and stop the same way;
+ * ASan/UBSan catch the rest.  The value reader then reads the input as a
+ * sequence of replies; each value read must need every one of its bytes.
+ *
+ *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iengine -Iprotocol \
+ *       protocol/fuzz/fuzz_resp.c protocol/resp_reader.c protocol/resp_writer.c \
+ *       engine/base/{buf,alloc,err,num}.c -lm -o fuzz_resp
+ *   ./fuzz_resp -max_total_time=60 protocol/fuzz/corpus/resp
+ *
+ * Built with -DRESP_FUZZ_MAIN and no libFuzzer (gcc), it replays the files
+ * named on its command line, for CI. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/err.h"
+#include "resp.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Small limits so that inputs of a few KiB reach them. */
+static const struct resp_limits req_lim = {512, 16, 256};
+static const struct resp_value_limits val_lim = {512, 16, 8};
+
+#define CHECK(cond)                                                           \
+    do {                                                                      \
+        if (!(cond)) {                                                        \
+            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+            abort();                                                          \
+        }                                                                     \
+    } while (0)
+
+static void render(struct buf *out, const struct resp_req_reader *r, const char *buf, size_t used, int64_t argc)
+{
+    buf_printf(out, "%lld:", (long long)argc);
+    for (int64_t i = 0; i < argc; i++) {
+        size_t n;
+        const char *p = resp_req_arg(r, buf, i, &n);
+        if (r->in_scratch)
+            CHECK(r->args[i].off + n <= r->scratch_cap);
+        else
+            CHECK(r->args[i].off + n <= used);
+        buf_printf(out, "%zu[", n);
+        buf_append(out, p, n);
+        buf_putc(out, ']');
+    }
+    buf_putc(out, '|');
+}
+
+/* Next slice size: mostly tiny, sometimes large. */
+static size_t next_slice(uint64_t *s)
+{
+    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
+    return *s % 4 ? 1 + *s % 5 : 1 + *s % 300;
+}
+
+/* Runs the request reader over data; sliced when seed != 0.  The outcome is
+ * appended to out: the requests, then "E:<msg>" or "A<leftover>". */
+static void run_requests(const uint8_t *data, size_t size, uint64_t seed, struct buf *out)
+{
+    struct resp_req_reader r;
+    char *cur = NULL;
+    size_t have = 0, given = 0;
+
+    resp_req_reader_init(&r, &req_lim);
+    for (;;) {
+        int64_t argc;
+        size_t used;
+        int rc = resp_req_read(&r, cur ? cur : "", have, &argc, &used);
+        if (rc == 1) {
+            CHECK(used > 0 && used <= have && argc >= 0 && argc <= req_lim.max_multibulk);
+            render(out, &r, cur, used, argc);
+            memmove(cur, cur + used, have - used);
+            have -= used;
+            continue;
+        }
+        if (rc == ERR_PROTO) {
+            buf_printf(out, "E:%s", r.err);
+            break;
+        }
+        CHECK(rc == ERR_AGAIN);
+        if (given == size) {
+            buf_printf(out, "A%zu", have);
+            break;
+        }
+        size_t n = seed ? next_slice(&seed) : size;
+        n = n < size - given ? n : size - given;
+        char *moved = malloc(have + n);
+        if (have)
+            memcpy(moved, cur, have);
+        memcpy(moved + have, data + given, n);
+        free(cur);
+        cur = moved, have += n, given += n;
+    }
+    free(cur);
+    resp_req_reader_release(&r);
+}
+
+/* Both runs agree.  Only the wording of an over-long count line may differ:
+ * whole, its CR is found far away ("invalid ... length"); sliced, 64 KiB pile
+ * up first ("too big ... count string"), as in Redis. */
+static void fuzz_requests(const uint8_t *data, size_t size)
+{
+    struct buf whole = BUF_INIT, sliced = BUF_INIT;
+    uint64_t seed = 0x9e3779b97f4a7c15ULL;
+    for (size_t i = 0; i < size; i++)
+        seed = (seed ^ data[i]) * 0x100000001b3ULL;
+    run_requests(data, size, 0, &whole);
+    run_requests(data, size, seed | 1, &sliced);
+    if (!(whole.len == sliced.len && memcmp(whole.p, sliced.p, whole.len) == 0)) {
+        int too_big = strstr(whole.p, "E:too big") || strstr(sliced.p, "E:too big");
+        if (!too_big) {
+            fprintf(stderr, "whole:  %s\nsliced: %s\n", whole.p, sliced.p);
+            abort();
+        }
+    }
+    buf_release(&whole);
+    buf_release(&sliced);
+}
+
+static void check_value(const struct resp_value *v, int depth)
+{
+    CHECK(depth <= val_lim.max_depth);
+    size_t count = v->n * (v->type == RESP_MAP || v->type == RESP_ATTR ? 2 : 1);
+    if (v->str)
+        CHECK(v->str[v->len] == '\0' && (int64_t)v->len <= val_lim.max_bulk);
+    CHECK((int64_t)v->n <= val_lim.max_elems && (count == 0) == (v->elems == NULL));
+    for (size_t i = 0; i < count; i++)
+        check_value(&v->elems[i], depth + 1);
+}
+
+static void fuzz_values(const uint8_t *data, size_t size)
+{
+    const char *p = (const char *)data;
+    size_t off = 0;
+    while (off < size) {
+        struct resp_value v;
+        size_t used;
+        int rc = resp_value_read(p + off, size - off, &val_lim, &v, &used);
+        if (rc != 1) {
+            CHECK(rc == ERR_AGAIN || rc == ERR_PROTO);
+            break;
+        }
+        CHECK(used > 0 && used <= size - off);
+        check_value(&v, 0);
+        resp_value_free(&v);
+        /* a value needs all its bytes: one fewer is incomplete */
+        struct resp_value w;
+        size_t u;
+        CHECK(resp_value_read(p + off, used - 1, &val_lim, &w, &u) == ERR_AGAIN);
+        off += used;
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    fuzz_requests(data, size);
+    fuzz_values(data, size);
+    return 0;
+}
+
+#ifdef RESP_FUZZ_MAIN
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        FILE *f = fopen(argv[i], "rb");
+        if (!f) {
+            perror(argv[i]);
+            return 1;
+        }
+        struct buf b = BUF_INIT;
+        char chunk[4096];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
+            buf_append(&b, chunk, n);
+        fclose(f);
+        LLVMFuzzerTestOneInput((const uint8_t *)(b.p ? b.p : ""), b.len);
+        buf_release(&b);
+    }
+    return 0;
+}
+#endif

@@ -1,0 +1,146 @@
+/* options.c: the server's option table (names, types, defaults and limits as
+ * redis-server has them, plus obentchi's `shards`).  The machinery that reads
+ * files, the environment and the command line is base/config.c; the apply
+ * callbacks here push run-time changes into the running modules. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/log.h"
+#include "base/num.h"
+#include "engine.h"
+#include "server_int.h"
+
+static const char *const loglevels[] = {"debug", "verbose", "notice", "warning", NULL};
+static const char *const logformats[] = {"logfmt", "json", NULL};
+static const char *const policies[] = {"noeviction",     "allkeys-lru",     "volatile-lru", "volatile-ttl",
+                                       "allkeys-random", "volatile-random", NULL};
+
+static struct server_config *the_sc;
+static struct eng *the_eng;
+
+void server_options_bind_engine(struct eng *e) { the_eng = e; }
+
+static int apply_memory(const struct cfg_option *o, char *err, size_t errlen)
+{
+    if (the_eng)
+        eng_set_maxmemory(the_eng, the_sc->maxmemory, the_sc->maxmemory_policy, (int)the_sc->maxmemory_samples);
+    return 0;
+}
+
+static int apply_loglevel(const struct cfg_option *o, char *err, size_t errlen)
+{
+    log_set_level((enum log_level)the_sc->loglevel);
+    log_set_format((enum log_format)the_sc->log_format);
+    return 0;
+}
+
+static int apply_logfile(const struct cfg_option *o, char *err, size_t errlen)
+{
+    int rc = log_open(the_sc->logfile);
+    if (rc < 0) {
+        snprintf(err, errlen, "can't open the log file: %s", strerror(-rc));
+        return -1;
+    }
+    return 0;
+}
+
+static int apply_dir(const struct cfg_option *o, char *err, size_t errlen)
+{
+    if (the_sc->dir && *the_sc->dir && chdir(the_sc->dir) < 0) {
+        snprintf(err, errlen, "No such file or directory: %s", the_sc->dir);
+        return -1;
+    }
+    return 0;
+}
+
+/* client-output-buffer-limit <class> <hard> <soft> <soft seconds> [<class> ...] */
+static int set_obuf(const struct cfg_option *o, int argc, const char *const *argv, int append, char *err,
+                    size_t errlen)
+{
+    struct obuf_limit *lims = o->storage;
+    if (argc % 4 != 0 || argc == 0) {
+        snprintf(err, errlen, "Wrong number of arguments in buffer limit configuration.");
+        return -1;
+    }
+    for (int i = 0; i < argc; i += 4) {
+        int cls;
+        if (!strcasecmp(argv[i], "normal"))
+            cls = OBL_NORMAL;
+        else if (!strcasecmp(argv[i], "replica") || !strcasecmp(argv[i], "slave"))
+            cls = OBL_REPLICA;
+        else if (!strcasecmp(argv[i], "pubsub"))
+            cls = OBL_PUBSUB;
+        else {
+            snprintf(err, errlen, "Invalid client class specified in buffer limit configuration.");
+            return -1;
+        }
+        int64_t hard, soft, secs;
+        if (num_parse_memory(argv[i + 1], &hard) < 0 || num_parse_memory(argv[i + 2], &soft) < 0 ||
+            num_parse_i64(argv[i + 3], strlen(argv[i + 3]), &secs) < 0 || hard < 0 || soft < 0 || secs < 0) {
+            snprintf(err, errlen, "Error in hard, soft or soft_seconds setting in buffer limit configuration.");
+            return -1;
+        }
+        lims[cls] = (struct obuf_limit){hard, soft, secs};
+    }
+    return 0;
+}
+
+static void get_obuf(const struct cfg_option *o, struct buf *out)
+{
+    const struct obuf_limit *l = o->storage;
+    static const char *const names[] = {"normal", "slave", "pubsub"};
+    for (int i = 0; i < OBL__COUNT; i++)
+        buf_printf(out, "%s%s %lld %lld %lld", i ? " " : "", names[i], (long long)l[i].hard, (long long)l[i].soft,
+                   (long long)l[i].soft_seconds);
+}
+
+#define OPT_INT(n, field, def, lo, hi, fl, ap)                                                               \
+    {.name = n, .type = CFG_INT, .flags = fl, .storage = &sc_.field, .dflt = def, .min = lo, .max = hi, \
+     .apply = ap}
+#define OPT_MEM(n, field, def, lo, hi, fl, ap)                                                                  \
+    {.name = n, .type = CFG_MEMORY, .flags = fl, .storage = &sc_.field, .dflt = def, .min = lo, .max = hi, \
+     .apply = ap}
+#define OPT_STR(n, field, def, fl, ap) \
+    {.name = n, .type = CFG_STRING, .flags = fl, .storage = &sc_.field, .dflt = def, .apply = ap}
+#define OPT_ENUM(n, field, def, names, fl, ap) \
+    {.name = n, .type = CFG_ENUM, .flags = fl, .storage = &sc_.field, .dflt = def, .enum_names = names, .apply = ap}
+
+static struct server_config sc_;
+static struct cfg_option table[] = {
+    OPT_INT("port", port, "6379", 0, 65535, CFG_IMMUTABLE, NULL),
+    OPT_STR("bind", bind, "127.0.0.1", CFG_IMMUTABLE, NULL),
+    OPT_STR("requirepass", requirepass, "", CFG_SECRET | CFG_FILE_OK, NULL),
+    OPT_INT("maxclients", maxclients, "10000", 1, 1000000, 0, NULL),
+    OPT_MEM("maxmemory", maxmemory, "0", 0, INT64_MAX, 0, apply_memory),
+    OPT_ENUM("maxmemory-policy", maxmemory_policy, "noeviction", policies, 0, apply_memory),
+    OPT_INT("maxmemory-samples", maxmemory_samples, "5", 1, 64, 0, apply_memory),
+    OPT_STR("dir", dir, "./", 0, apply_dir),
+    OPT_STR("logfile", logfile, "", CFG_IMMUTABLE, apply_logfile),
+    OPT_ENUM("loglevel", loglevel, "notice", loglevels, 0, apply_loglevel),
+    OPT_ENUM("log-format", log_format, "logfmt", logformats, 0, apply_loglevel),
+    OPT_INT("databases", databases, "16", 1, 1024, CFG_IMMUTABLE, NULL),
+    OPT_INT("shards", shards, "0", 0, ENG_MAX_SHARDS, CFG_IMMUTABLE, NULL),
+    OPT_MEM("proto-max-bulk-len", proto_max_bulk_len, "512mb", 1024 * 1024, INT64_MAX, 0, NULL),
+    OPT_INT("proto-max-multibulk-len", max_multibulk, "4194304", 1, 2147483647, 0, NULL),
+    OPT_MEM("client-query-buffer-limit", client_query_buffer_limit, "1gb", 1024 * 1024, INT64_MAX, 0, NULL),
+    {.name = "client-output-buffer-limit", .type = CFG_SPECIAL, .flags = CFG_MULTIARG, .storage = &sc_.obuf_limits,
+     .dflt = "normal 0 0 0 slave 256mb 64mb 60 pubsub 32mb 8mb 60", .set = set_obuf, .get = get_obuf},
+    OPT_INT("timeout", timeout, "0", 0, INT32_MAX, 0, NULL),
+    OPT_INT("tcp-backlog", tcp_backlog, "511", 0, 65535, CFG_IMMUTABLE, NULL),
+    OPT_INT("tcp-keepalive", tcp_keepalive, "300", 0, INT32_MAX, 0, NULL),
+    OPT_INT("hz", hz, "10", 1, 500, CFG_IMMUTABLE, NULL),
+    OPT_INT("slowlog-log-slower-than", slowlog_log_slower_than, "10000", -1, INT64_MAX, 0, NULL),
+    OPT_INT("slowlog-max-len", slowlog_max_len, "128", 0, 1000000, 0, NULL),
+    OPT_INT("busy-reply-threshold", busy_reply_threshold, "5000", 0, INT64_MAX, 0, NULL),
+    OPT_STR("pidfile", pidfile, "", CFG_IMMUTABLE, NULL),
+};
+
+struct server_config *server_options_register(struct cfg *c)
+{
+    the_sc = &sc_;
+    cfg_register(c, table, sizeof table / sizeof table[0]);
+    return &sc_;
+}

@@ -1,0 +1,78 @@
+/* server.h: the RESP server as the composition root sees it: its options, its
+ * construction, its run loop.  Everything else about it is private
+ * (server_int.h). */
+#ifndef PROTOCOL_SERVER_H
+#define PROTOCOL_SERVER_H
+
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/config.h"
+
+struct eng;
+
+/* Output buffer limit of one client class (client-output-buffer-limit). */
+struct obuf_limit {
+    int64_t hard, soft, soft_seconds;
+};
+enum { OBL_NORMAL, OBL_REPLICA, OBL_PUBSUB, OBL__COUNT };
+
+/* The server's options.  Field names follow the option names. */
+struct server_config {
+    int64_t port;
+    char *bind;            /* space-separated addresses */
+    char *requirepass;
+    int64_t maxclients;
+    int64_t maxmemory;
+    int maxmemory_policy;
+    int64_t maxmemory_samples;
+    char *dir;
+    char *logfile;
+    int loglevel;
+    int log_format;
+    int64_t databases;
+    int64_t shards;
+    int64_t proto_max_bulk_len;
+    int64_t client_query_buffer_limit;
+    struct obuf_limit obuf_limits[OBL__COUNT];
+    int64_t timeout;
+    int64_t tcp_backlog;
+    int64_t tcp_keepalive;
+    int64_t hz;
+    int64_t slowlog_log_slower_than;
+    int64_t slowlog_max_len;
+    int64_t busy_reply_threshold;
+    char *pidfile;
+    int64_t max_multibulk;
+};
+
+/* Registers the server's option table; returns the struct its values land in
+ * (one per process). */
+struct server_config *server_options_register(struct cfg *c);
+/* Lets run-time option changes reach the engine (maxmemory...). */
+void server_options_bind_engine(struct eng *e);
+
+/* Other modules plug into the server through hooks (no reverse dependency). */
+struct server_hooks {
+    void *ud;
+    /* Extra INFO sections: called for every section name asked ("all" too);
+     * append "# Name\r\n..." when the section is yours. */
+    void (*info)(void *ud, const char *section, struct buf *out);
+    /* SHUTDOWN SAVE / SAVE on shutdown: 0 ok, -1 failed (shutdown aborted). */
+    int (*save_on_shutdown)(void *ud, int explicit_save);
+    /* 1 when this node is a replica (HELLO's role). */
+    int (*is_replica)(void *ud);
+};
+
+struct server;
+
+/* Builds the server: engine, workers, listeners.  NULL with a message in err
+ * when a listener cannot be opened. */
+struct server *server_new(struct server_config *sc, struct cfg *conf, const char *conf_path, struct eng *e,
+                          char *err, size_t errlen);
+void server_set_hooks(struct server *s, const struct server_hooks *h);
+/* Runs until SIGTERM/SIGINT or SHUTDOWN; returns the exit status. */
+int server_run(struct server *s);
+void server_free(struct server *s);
+
+#endif

@@ -1,0 +1,273 @@
+/* server_int.h: the protocol module's private structures: the server, its
+ * worker threads, clients, the command table and the call context handed to
+ * command handlers.  Only protocol/ files include this.
+ *
+ * Threads.  `shards` worker threads each run one libuv loop.  Every worker
+ * listens on the same port (SO_REUSEPORT: the kernel spreads connections) and
+ * owns the clients it accepted: a client's bytes are read, parsed, executed
+ * and answered on its worker only.  Keys are not owned by threads: a command
+ * locks the shards of its keys (engine.h), so any worker can serve any key and
+ * multi-key commands stay atomic.  Work for a client of another worker
+ * (CLIENT KILL, MONITOR lines, unblocking) goes through that worker's mailbox
+ * (a locked list drained on a uv_async wake-up). */
+#ifndef PROTOCOL_SERVER_INT_H
+#define PROTOCOL_SERVER_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <uv.h>
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "engine.h"
+#include "resp.h"
+#include "server.h"
+
+/* ---- commands ------------------------------------------------------------ */
+
+enum cmd_flags {
+    CMD_WRITE = 1 << 0,
+    CMD_READONLY = 1 << 1,
+    CMD_DENYOOM = 1 << 2,
+    CMD_FAST = 1 << 3,
+    CMD_NOAUTH = 1 << 4,    /* allowed before AUTH */
+    CMD_ADMIN = 1 << 5,
+    CMD_PUBSUB = 1 << 6,    /* allowed in RESP2 subscribe mode */
+    CMD_NOMULTI = 1 << 7,   /* not queued by MULTI (executes or errors) */
+    CMD_LOCKALL = 1 << 8,   /* needs every shard locked */
+    CMD_NOLOCK = 1 << 9,    /* handler locks by itself (or needs no keys) */
+    CMD_LOADING = 1 << 10,  /* allowed while loading */
+    CMD_STALE = 1 << 11,    /* allowed on a replica with a broken link */
+    CMD_BLOCKING = 1 << 12,
+    CMD_NOSCRIPT = 1 << 13,
+    CMD_SKIP_MONITOR = 1 << 14,
+    CMD_SKIP_SLOWLOG = 1 << 15,
+};
+
+struct call;
+typedef void cmd_fn(struct call *k);
+/* For commands whose keys are not a first/last/step run (ZUNIONSTORE,
+ * LMPOP...): fills keys (positions) and returns how many, or -1 on a syntax
+ * error that the handler will report. */
+typedef int cmd_keys_fn(int argc, const struct eng_str *argv, int *pos, int max);
+
+struct cmd_def {
+    const char *name;   /* lower case */
+    cmd_fn *fn;
+    int arity;          /* -N: at least N */
+    unsigned flags;
+    int first, last, step;
+    cmd_keys_fn *getkeys;
+    const char *group;     /* COMMAND DOCS group: string, generic, server, connection... */
+    const char *summary;
+    const char *since;
+    const char *complexity;
+    const char *args;      /* COMMAND DOCS / hints: "key value [EX seconds|PX ms] ..." */
+    int id;                /* index in the table, set at start */
+    const struct cmd_def *subs; /* subcommands (CLIENT, CONFIG...), NULL-name terminated */
+};
+
+/* Every handler's prototype, from the table. */
+#define CMD(name, fn, arity, flags, first, last, step, group, args) void fn(struct call *k);
+#include "commands.def"
+#undef CMD
+
+const struct cmd_def *cmd_lookup(const char *name, size_t n);
+const struct cmd_def *cmd_table(int *n);
+/* The subcommand of parent named by argv[1], or NULL. */
+const struct cmd_def *cmd_lookup_sub(const struct cmd_def *parent, const char *name, size_t n);
+
+/* ---- clients ------------------------------------------------------------- */
+
+enum client_flags {
+    CL_CLOSE_AFTER_REPLY = 1 << 0,
+    CL_CLOSE_ASAP = 1 << 1,
+    CL_MONITOR = 1 << 2,
+    CL_PUBSUB = 1 << 3,
+    CL_BLOCKED = 1 << 4,
+    CL_MULTI = 1 << 5,
+    CL_DIRTY_CAS = 1 << 6,
+    CL_DIRTY_EXEC = 1 << 7,
+    CL_PAUSED = 1 << 8,     /* waiting for CLIENT PAUSE to end */
+    CL_REPLICA = 1 << 9,
+    CL_MASTER = 1 << 10,
+    CL_CLOSING = 1 << 11,   /* uv_close issued */
+    CL_NO_REPLY = 1 << 12,
+};
+
+struct worker;
+
+struct client {
+    uv_tcp_t tcp;
+    struct worker *w;
+    uint64_t id;
+    unsigned flags;
+    int proto, db, authed;
+    char *name;                 /* CLIENT SETNAME; guarded by srv->clients_lock */
+    char addr[64], laddr[64];
+    int fd;
+    int64_t ctime_ms, last_ms;  /* creation, last interaction (wall ms) */
+    /* input */
+    struct buf qbuf;
+    size_t qpos;                /* bytes of qbuf already executed */
+    struct resp_req_reader rd;
+    struct eng_str *argv;       /* scratch for the current request */
+    int argv_cap;
+    const struct cmd_def *last_cmd;
+    /* output */
+    struct buf obuf;            /* replies not yet handed to the kernel */
+    struct buf wbuf;            /* bytes of the write in flight */
+    size_t wpos;
+    uv_write_t wreq;
+    int writing;
+    int64_t obuf_soft_since_ms; /* when the soft limit was first exceeded, 0 = not */
+    uint64_t net_in, net_out;
+    /* registry (srv->clients_lock) and worker list */
+    struct client *prev, *next;
+    struct client *wprev, *wnext;
+    /* extension state of other features (transactions, pub/sub, blocking) */
+    void *multi, *pubsub, *blocked;
+};
+
+/* ---- workers --------------------------------------------------------- */
+
+struct msg {
+    struct msg *next;
+    int kind;          /* enum msg_kind */
+    uint64_t client_id;
+    size_t len;
+    char data[];
+};
+enum msg_kind { MSG_KILL = 1, MSG_WRITE, MSG_RESUME, MSG_STOP, MSG_CALLBACK };
+
+struct cmd_stat {
+    uint64_t calls, usec, rejected, failed;
+};
+
+struct worker {
+    int id;
+    struct server *srv;
+    uv_loop_t loop;
+    uv_thread_t thread;
+    uv_tcp_t listeners[8];
+    int nlisteners;
+    uv_async_t wake;
+    uv_timer_t cron;
+    pthread_mutex_t mbox_lock;
+    struct msg *mbox_head, *mbox_tail;
+    struct client *clients; /* this worker's clients (wprev/wnext) */
+    int nclients;
+    struct cmd_stat *cmdstats; /* per command id */
+    uint64_t commands, conns_received, rejected_conns, net_in, net_out, errors;
+    uint64_t ops_sample_cmds;
+    int64_t ops_sample_ms;
+    int stopping;
+};
+
+/* ---- the server ------------------------------------------------------ */
+
+struct slowlog_entry {
+    uint64_t id;
+    int64_t time, usec;
+    int argc;
+    struct eng_str *argv; /* owned copies, clipped as Redis does */
+    char addr[64], name[64];
+};
+
+struct server {
+    struct server_config *cfg;
+    struct cfg *conf;         /* the option registry (CONFIG GET/SET) */
+    char *conf_path;          /* config file, for CONFIG REWRITE */
+    struct eng *eng;
+    struct worker *workers;
+    int nworkers;
+    uv_loop_t *main_loop;
+    uv_async_t main_wake;
+    _Atomic int shutdown_asked;
+    int shutdown_flags;       /* SHUTDOWN_SAVE / NOSAVE */
+    /* clients registry */
+    pthread_mutex_t clients_lock;
+    struct client *clients;
+    _Atomic uint64_t next_client_id;
+    _Atomic int nclients;
+    _Atomic int nmonitors;
+    /* CLIENT PAUSE */
+    _Atomic int64_t pause_until_ms;
+    _Atomic int pause_all; /* 1: ALL, 0: WRITE */
+    /* slowlog */
+    pthread_mutex_t slowlog_lock;
+    struct slowlog_entry *slowlog;
+    int slowlog_len, slowlog_head;
+    uint64_t slowlog_next_id;
+    /* stats */
+    int64_t start_ms;
+    char run_id[41];
+    _Atomic uint64_t stat_kills;
+    struct server_hooks hooks;
+    /* Features inside protocol/ that keep per-client state (transactions,
+     * pub/sub, blocking) clean up through this when a client goes away. */
+    struct {
+        void (*on_close)(struct client *c);
+        void (*on_reset)(struct client *c); /* RESET */
+    } hooks_internal;
+};
+
+/* ---- the call context handed to handlers -------------------------------- */
+
+struct call {
+    struct server *srv;
+    struct client *cl;
+    const struct cmd_def *cmd;
+    int argc;
+    const struct eng_str *argv;
+    struct eng_ctx ec;        /* locks as the command's key spec asked */
+    struct buf *out;          /* where replies go */
+    int proto;
+    int failed;               /* set by reply_error: counts failed_calls */
+};
+
+/* Replies (write to k->out). */
+void reply_ok(struct call *k);
+void reply_error(struct call *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Reports an engine/base error code in Redis's words. */
+void reply_errcode(struct call *k, int code);
+void reply_syntax(struct call *k);
+void reply_nokey(struct call *k);
+
+/* Argument helpers that reply on failure (Redis's ...OrReply). */
+int arg_i64(struct call *k, int i, int64_t *out);
+int arg_i64_range(struct call *k, int i, int64_t lo, int64_t hi, const char *what, int64_t *out);
+int arg_double(struct call *k, int i, long double *out);
+int arg_is(const struct call *k, int i, const char *word); /* case-insensitive */
+/* A NUL-terminated copy of argv[i] (xmalloc). */
+char *arg_strdup(const struct call *k, int i);
+
+/* Clients. */
+struct client *client_new(struct worker *w);
+void client_close(struct client *c);  /* now, from the client's worker */
+void client_flush(struct client *c);
+/* Runs the commands waiting in c's query buffer (after a pause or block). */
+void client_process_input(struct client *c);
+/* CLIENT LIST line for one client. */
+void client_describe(struct server *srv, struct client *c, struct buf *out);
+/* Delivers a message to the worker that owns client id (kill, write...). */
+void worker_post(struct worker *w, int kind, uint64_t client_id, const void *data, size_t len);
+struct worker *worker_current(void);
+/* Accept callback of the listeners (listener->data is the worker). */
+void conn_accept(uv_stream_t *listener, int status);
+
+/* Dispatch one request of c (argv valid until return).  Returns 0 when the
+ * request was consumed, 1 when it must wait (CLIENT PAUSE) and be retried. */
+int dispatch_request(struct client *c, int argc, const struct eng_str *argv);
+/* Execute a command with its locks taken (used by dispatch and EXEC). */
+void call_command(struct call *k);
+/* The shards of the command's keys, locked into k->ec. */
+void lock_for_command(struct call *k);
+
+void slowlog_push(struct server *srv, struct client *c, int argc, const struct eng_str *argv, int64_t usec);
+void monitor_feed(struct server *srv, struct client *c, int argc, const struct eng_str *argv);
+
+/* Sections of INFO, written in Redis's format. */
+void info_write(struct server *srv, struct client *cl, const char *section, struct buf *out);
+
+#endif

@@ -1,0 +1,159 @@
+"""Start-up options, config files, SHUTDOWN, SIGTERM, log file."""
+import os
+import re
+import signal
+import time
+
+import pytest
+
+from conftest import IS_PEER, wait_for
+
+
+def test_shutdown_nosave_exits_zero(make_server):
+    srv = make_server()
+    x = srv.raw()
+    x.cmd("SHUTDOWN", "NOSAVE")
+    # the connection just closes: no reply
+    assert x.read_until_closed(timeout=10) == b""
+    assert srv.wait_exit(10) == 0
+
+
+@pytest.mark.parametrize("args", [[], ["SAVE"]], ids=["plain", "save"])
+def test_shutdown_exits_zero(make_server, args):
+    srv = make_server()
+    srv.client().set("k", "v")
+    x = srv.raw()
+    x.cmd("SHUTDOWN", *args)
+    assert x.read_until_closed(timeout=10) == b""
+    assert srv.wait_exit(10) == 0
+
+
+def test_shutdown_bad_option(make_server):
+    srv = make_server()
+    x = srv.raw()
+    assert x.err("SHUTDOWN", "BOGUS") == "ERR syntax error"
+    assert x.err("SHUTDOWN", "SAVE", "NOSAVE") == "ERR syntax error"
+    assert srv.alive()
+
+
+def test_shutdown_needs_auth(make_server):
+    srv = make_server(requirepass="pw")
+    x = srv.raw()
+    assert x.err("SHUTDOWN", "NOSAVE") == "NOAUTH Authentication required."
+    assert srv.alive()
+    x.call("AUTH", "pw")
+    x.cmd("SHUTDOWN", "NOSAVE")
+    x.read_until_closed(timeout=10)
+    assert srv.wait_exit(10) == 0
+
+
+def test_sigterm_ends_cleanly(make_server):
+    srv = make_server()
+    c = srv.client()
+    c.set("k", "v")
+    idle = srv.raw()
+    idle.call("PING")
+    os.kill(srv.pid, signal.SIGTERM)
+    assert srv.wait_exit(10) == 0
+    assert idle.read_until_closed(timeout=5) == b""
+
+
+def test_sigint_ends_cleanly(make_server):
+    srv = make_server()
+    os.kill(srv.pid, signal.SIGINT)
+    assert srv.wait_exit(10) == 0
+
+
+def test_logfile_written(make_server):
+    srv = make_server(loglevel="verbose")
+    wait_for(lambda: srv.log_path.exists() and srv.log_path.stat().st_size > 0, timeout=5,
+             what="log file to be written")
+    assert srv.raw().call("CONFIG", "GET", "loglevel") == b"*2\r\n$8\r\nloglevel\r\n$7\r\nverbose\r\n"
+    assert str(srv.pid) in srv.log()
+    assert srv.output().strip() == "" or IS_PEER  # everything goes to the log file
+
+
+def test_config_file_options(make_server):
+    conf = ("# a comment line\n"
+            "\n"
+            "databases 5\n"
+            "   maxmemory 10mb   \n"
+            'maxmemory-policy "allkeys-lru"\n'
+            "timeout 120\n"
+            "MAXCLIENTS 321\n")
+    srv = make_server(config_text=conf)
+    x = srv.raw()
+    got = x.call_parsed("CONFIG", "GET", "databases", "maxmemory", "maxmemory-policy", "timeout", "maxclients")
+    d = dict(zip(got[0::2], got[1::2]))
+    assert d == {b"databases": b"5", b"maxmemory": b"10485760", b"maxmemory-policy": b"allkeys-lru",
+                 b"timeout": b"120", b"maxclients": b"321"}
+    assert x.err("SELECT", "5") == "ERR DB index is out of range"
+    info = x.call_parsed("INFO", "server").decode()
+    assert re.search(r"\r\nconfig_file:%s\r\n" % re.escape(str(srv.dir / "server.conf")), info)
+
+
+def test_command_line_overrides_config_file(make_server):
+    srv = make_server(config_text="maxclients 111\ntimeout 7\n", maxclients=222)
+    got = srv.raw().call_parsed("CONFIG", "GET", "maxclients", "timeout")
+    assert dict(zip(got[0::2], got[1::2])) == {b"maxclients": b"222", b"timeout": b"7"}
+
+
+def _failed_start(srv):
+    srv.spawn()
+    try:
+        rc = srv.proc.wait(15)
+    except Exception:
+        srv.stop()
+        raise AssertionError("server started despite a bad option")
+    return rc, srv.output() + srv.log()
+
+
+def test_unknown_option_in_config_file_fails(make_server):
+    conf = "# line 1\nloglevel notice\nno-such-option-xyz 42\n"
+    srv = make_server(config_text=conf, start=False)
+    rc, out = _failed_start(srv)
+    assert rc != 0
+    assert "no-such-option-xyz" in out, out
+    assert re.search(r"\b3\b", out), "line number 3 not mentioned: %r" % out
+    if not IS_PEER:
+        assert re.search(r"line 3|:3\b", out), out
+
+
+def test_bad_value_in_config_file_fails(make_server):
+    srv = make_server(config_text="maxmemory lots\n", start=False)
+    rc, out = _failed_start(srv)
+    assert rc != 0
+    assert "maxmemory" in out, out
+
+
+def test_unknown_option_on_command_line_fails(make_server):
+    srv = make_server(start=False, **{"no-such-option-xyz": "1"})
+    rc, out = _failed_start(srv)
+    assert rc != 0
+    assert "no-such-option-xyz" in out, out
+
+
+def test_port_in_use_fails(make_server):
+    first = make_server()
+    second = make_server(start=False)
+    second.spawn(port=first.port)
+    rc = second.proc.wait(15)
+    assert rc != 0
+    assert first.raw().call("PING") == b"+PONG\r\n"
+
+
+@pytest.mark.obentchi_only
+def test_shards_option(make_server):
+    srv = make_server(shards=4)
+    c = srv.client()
+    c.mset({"k%d" % i: i for i in range(1000)})
+    assert c.dbsize() == 1000
+    assert sorted(c.keys("*")) == sorted(("k%d" % i).encode() for i in range(1000))
+
+
+@pytest.mark.obentchi_only
+def test_bad_shards_value_fails(make_server):
+    srv = make_server(start=False, shards="many")
+    rc, out = _failed_start(srv)
+    assert rc != 0
+    assert "shards" in out, out

@@ -1,0 +1,71 @@
+"""redis-benchmark 7.0 against the server: short runs that must end cleanly."""
+import csv
+import io
+import subprocess
+
+import pytest
+
+from conftest import REDIS_BENCHMARK, parse_info, parse_kv
+
+TESTS = "set,get,incr,mset,ping"
+
+
+def bench(server, *args, timeout=120):
+    argv = [REDIS_BENCHMARK, "-h", "127.0.0.1", "-p", str(server.port)] + [str(a) for a in args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def check_clean(p):
+    out = p.stdout + p.stderr
+    assert p.returncode == 0, out[-2000:]
+    assert "ERR" not in out and "Error" not in out, out[-2000:]
+    # redis-benchmark reads `CONFIG GET save` and `CONFIG GET appendonly`
+    # at start and warns when they do not answer a name/value pair
+    assert "Could not fetch server CONFIG" not in out, out[-2000:]
+
+
+def test_benchmark_quick_run(server, r):
+    r.config_resetstat()
+    p = bench(server, "-n", 20000, "-c", 20, "-t", TESTS, "-r", 1000, "-q")
+    check_clean(p)
+    # -q prints "NAME: N requests per second, p50=X msec" after \r progress
+    lines = [l.split("\r")[-1].strip() for l in p.stdout.split("\n") if "requests per second" in l]
+    names = [l.split(":")[0] for l in lines]
+    assert names == ["PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "MSET (10 keys)"], lines
+    for l in lines:
+        rps = float(l.split(":")[1].split()[0])
+        assert rps > 0
+    cs = parse_info(server.raw().call_parsed("INFO", "commandstats"))["commandstats"]
+    for cmd, n in (("set", 20000), ("get", 20000), ("incr", 20000), ("mset", 20000), ("ping", 40000)):
+        assert int(parse_kv(cs["cmdstat_" + cmd])["calls"]) >= n, cmd
+    # -r 1000: keys are key:000000000123 (SET, GET, MSET) and
+    # counter:000000000123 (INCR), at most 1000 of each
+    nkeys = len(r.keys("key:*"))
+    ncounters = len(r.keys("counter:*"))
+    assert 500 < nkeys <= 1000 and 500 < ncounters <= 1000
+    assert r.dbsize() == nkeys + ncounters
+    assert sum(int(v) for v in r.mget(r.keys("counter:*"))) == 20000
+
+
+def test_benchmark_pipelined_csv(server, r):
+    p = bench(server, "-n", 20000, "-c", 10, "-P", 16, "-t", "set,get", "-r", 100000, "--csv")
+    check_clean(p)
+    rows = list(csv.reader(io.StringIO(p.stdout)))
+    assert rows[0] == ["test", "rps", "avg_latency_ms", "min_latency_ms", "p50_latency_ms", "p95_latency_ms",
+                       "p99_latency_ms", "max_latency_ms"]
+    assert [row[0] for row in rows[1:]] == ["SET", "GET"]
+    for row in rows[1:]:
+        assert float(row[1]) > 0
+        assert float(row[4]) <= float(row[6]) <= float(row[7])
+
+
+def test_benchmark_single_client_with_values(server, r):
+    p = bench(server, "-n", 3000, "-c", 1, "-d", 1000, "-t", "set,get", "-q")
+    check_clean(p)
+    assert r.strlen("key:__rand_int__") == 1000
+
+
+def test_benchmark_with_password(make_server):
+    srv = make_server(requirepass="benchpw")
+    p = bench(srv, "-a", "benchpw", "-n", 2000, "-c", 5, "-t", "set,get", "-q")
+    check_clean(p)
