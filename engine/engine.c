@@ -12,7 +12,12 @@
 #include "base/err.h"
 #include "base/num.h"
 
-const struct eng_type_ops *eng__type_ops[ENG_T__COUNT];
+const struct eng_type_ops *const eng__type_ops[ENG_T__COUNT] = {
+    [ENG_T_LIST] = &eng__list_ops,
+    [ENG_T_SET] = &eng__set_ops,
+    [ENG_T_ZSET] = &eng__zset_ops,
+    [ENG_T_HASH] = &eng__hash_ops,
+};
 
 uint64_t eng__hash(const char *key, size_t klen) { return XXH3_64bits(key, klen); }
 

@@ -77,7 +77,13 @@ struct eng_type_ops {
     size_t (*mem)(const void *v);       /* bytes held, for MEMORY USAGE */
     void *(*dup)(const void *v);        /* deep copy, for COPY */
 };
-extern const struct eng_type_ops *eng__type_ops[ENG_T__COUNT];
+extern const struct eng_type_ops *const eng__type_ops[ENG_T__COUNT];
+/* Each type file defines its ops (t_list.c: eng__list_ops...).  Declared weak
+ * so that the engine links while a type is being written. */
+extern const struct eng_type_ops eng__list_ops __attribute__((weak));
+extern const struct eng_type_ops eng__set_ops __attribute__((weak));
+extern const struct eng_type_ops eng__zset_ops __attribute__((weak));
+extern const struct eng_type_ops eng__hash_ops __attribute__((weak));
 
 struct eng {
     struct eng_config cfg;

@@ -458,6 +458,19 @@ class Server:
             raise AssertionError("server pid %d still running after %.1fs" % (self.proc.pid, timeout))
         return self.returncode
 
+    def close_clients(self):
+        """Closes every client and raw connection made through this handle."""
+        for c in self._clients:
+            try:
+                c.close()
+                c.connection_pool.disconnect()
+            except Exception:
+                pass
+        self._clients.clear()
+        for raw in self._raws:
+            raw.close()
+        self._raws.clear()
+
     def stop(self):
         for c in self._clients:
             try:
@@ -544,11 +557,13 @@ def server(tmp_path_factory):
 
 @pytest.fixture
 def r(server):
-    """A redis-py client on the shared server, on an empty db 0."""
+    """A redis-py client on the shared server, on an empty db 0.  Every
+    connection the test opened through `server` is closed afterwards."""
+    server.close_clients()
     c = server.client()
     c.flushall()
     yield c
-    c.close()
+    server.close_clients()
 
 
 @pytest.fixture(scope="module", params=[1, 4], ids=["shards1", "shards4"])
@@ -562,25 +577,11 @@ def sharded_server(request, tmp_path_factory):
 
 @pytest.fixture
 def sr(sharded_server):
+    sharded_server.close_clients()
     c = sharded_server.client()
     c.flushall()
     yield c
-    c.close()
-
-
-@pytest.fixture
-def raw(server):
-    conns = []
-
-    def make(**kw):
-        c = server.raw(**kw)
-        conns.append(c)
-        return c
-
-    server.client().flushall()
-    yield make
-    for c in conns:
-        c.close()
+    sharded_server.close_clients()
 
 
 @pytest.fixture

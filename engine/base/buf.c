@@ -22,6 +22,9 @@ void buf_grow(struct buf *b, size_t n)
         cap = cap < (1u << 20) ? cap * 2 : cap + (1u << 20);
     b->p = xrealloc(b->p, cap);
     b->cap = cap;
+    /* A fresh block holds garbage: terminate it, or a buffer that was only
+     * grown would be detached (or printed) without its '\0'. */
+    b->p[b->len] = '\0';
 }
 
 void buf_append(struct buf *b, const void *p, size_t n)
@@ -38,8 +41,11 @@ void buf_vprintf(struct buf *b, const char *fmt, va_list ap)
     va_copy(cp, ap);
     int n = vsnprintf(b->p ? b->p + b->len : NULL, b->cap ? b->cap - b->len : 0, fmt, cp);
     va_end(cp);
-    if (n < 0)
+    if (n < 0) { /* the failed attempt may have overwritten the terminator */
+        if (b->p)
+            b->p[b->len] = '\0';
         return;
+    }
     if (b->len + (size_t)n + 1 > b->cap) {
         buf_grow(b, (size_t)n);
         vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);

@@ -14,6 +14,8 @@
  *    argument means no arguments (`save ""`).  CONFIG SET splits the value on
  *    single spaces, as Redis does.  Their get text must read back through the
  *    file syntax, since CONFIG REWRITE writes it as the line's arguments.
+ *  - A CFG_SPECIAL set() that fails must leave the value as it was (check
+ *    everything, then store), as Redis's setters do: CONFIG SET relies on it.
  *  - Command line (Redis 7): the token right after `--name` is always its
  *    first argument, even if it starts with "--" (a password may), except for
  *    CFG_MULTIARG options, which may have none (`--save --port 7000`);
@@ -428,11 +430,7 @@ static int ent_store_args(struct cfg_ent *e, int argc, const char *const *argv, 
  * The registry.
  * ---------------------------------------------------------------------- */
 
-struct cfg *cfg_new(void)
-{
-    struct cfg *c = xcalloc(1, sizeof *c);
-    return c;
-}
+struct cfg *cfg_new(void) { return xcalloc(1, sizeof(struct cfg)); }
 
 void cfg_free(struct cfg *c)
 {

@@ -75,7 +75,8 @@ static void run_requests(const uint8_t *data, size_t size, uint64_t seed, struct
         size_t used;
         int rc = resp_req_read(&r, cur ? cur : "", have, &argc, &used);
         if (rc == 1) {
-            CHECK(used > 0 && used <= have && argc >= 0 && argc <= req_lim.max_multibulk);
+            /* inline requests have no argument limit (Redis has none either) */
+            CHECK(used > 0 && used <= have && argc >= 0 && (size_t)argc <= used);
             render(out, &r, cur, used, argc);
             memmove(cur, cur + used, have - used);
             have -= used;

@@ -32,11 +32,11 @@ def closes_with(server, data, expected_reply, timeout=5):
     (b"PING\r\n*1\r\nxx\r\nPING\r\n", b"+PONG\r\n-ERR Protocol error: expected '$', got 'x'\r\n"),
 ], ids=["expected-dollar", "expected-dollar-colon", "mbulk-nan", "mbulk-too-big", "bulk-nan", "bulk-negative",
         "bulk-too-big", "unbalanced-dq", "unbalanced-sq", "after-good-command"])
-def test_protocol_errors_close_connection(server, data, reply):
+def test_protocol_errors_close_connection(server, r, data, reply):
     closes_with(server, data, reply)
 
 
-def test_too_big_inline_request(server):
+def test_too_big_inline_request(server, r):
     closes_with(server, b"x" * (70 * 1024), b"-ERR Protocol error: too big inline request\r\n")
 
 

@@ -36,13 +36,13 @@ def test_unknown_command_wording(x):
     assert x.call("PING") == b"+PONG\r\n"
 
 
-def test_quit(server):
+def test_quit(server, r):
     x = server.raw()
     x.cmd("QUIT")
     assert x.read_until_closed(timeout=5) == b"+OK\r\n"
 
 
-def test_quit_pipelined_discards_the_rest(server):
+def test_quit_pipelined_discards_the_rest(server, r):
     x = server.raw()
     x.send(encode_command("SET", "quitkey", "1") + encode_command("QUIT") + encode_command("SET", "quitkey", "2"))
     assert x.read_until_closed(timeout=5) == b"+OK\r\n+OK\r\n"

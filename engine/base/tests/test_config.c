@@ -452,6 +452,10 @@ static void test_argv_lists(void **state)
     const char *a3[] = {"x", "--save", "900 1 300 10", "--save", "60", "1"};
     assert_int_equal(load_all(6, a3, NULL, NULL), 0);
     assert_string_equal(get("save"), "900 1 300 10 60 1");
+    const char *a6[] = {"x", "--save 900 1", "300", "10", "--hz", "9"}; /* Redis: later tokens join in */
+    assert_int_equal(load_all(6, a6, NULL, NULL), 0);
+    assert_string_equal(get("save"), "900 1 300 10");
+    assert_int_equal(hz, 9);
     const char *a4[] = {"x", "--save", ""};
     assert_int_equal(load_all(3, a4, NULL, NULL), 0);
     assert_int_equal(nsaves, 0);
