@@ -120,6 +120,7 @@ void eng_free(struct eng *e)
             dict_release(&sh->dbs[d].keys, free_key, NULL);
         }
         xfree(sh->dbs);
+        eng__evict_pool_free(sh);
         pthread_mutex_destroy(&sh->lock);
     }
     xfree(e->shards);
@@ -229,6 +230,12 @@ void eng__changed(struct eng_ctx *c, const char *key, size_t klen, int cls, cons
         e->hooks.notify(e->hooks.ud, c->db, cls, event, key, klen);
     if (e->hooks.modified)
         e->hooks.modified(e->hooks.ud, c->db, key, klen);
+}
+
+void eng__signal_ready(struct eng_ctx *c, const char *key, size_t klen)
+{
+    if (c->e->hooks.ready)
+        c->e->hooks.ready(c->e->hooks.ud, c->db, key, klen);
 }
 
 void eng__journal_db(struct eng_ctx *c, int db, int argc, const struct eng_str *argv)

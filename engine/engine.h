@@ -160,7 +160,9 @@ int eng_set(struct eng_ctx *c, const char *key, size_t klen, const char *val, si
             int64_t expire_at_ms, struct buf *old, int *had_old);
 /* INCRBY/DECRBY: ERR_WRONGTYPE, ERR_NOTINT (stored value), ERR_OVERFLOW. */
 int eng_incrby(struct eng_ctx *c, const char *key, size_t klen, int64_t delta, int64_t *result);
-/* INCRBYFLOAT: result text in out (>= 64 bytes); ERR_NOTFLOAT, ERR_NAN. */
+/* INCRBYFLOAT: result text in out (>= ENG_LDBL_CHARS bytes: long doubles are
+ * printed in full, as Redis does); ERR_NOTFLOAT, ERR_NAN. */
+#define ENG_LDBL_CHARS 5120
 int eng_incrbyfloat(struct eng_ctx *c, const char *key, size_t klen, long double delta, char *out, size_t *outlen);
 /* APPEND: new length; ERR_TOOBIG past max_len. */
 int eng_append(struct eng_ctx *c, const char *key, size_t klen, const char *p, size_t n, int64_t max_len,

@@ -68,6 +68,7 @@ struct eng_shard {
     struct eng_db *dbs;
     uint64_t hits, misses, expired, evicted, dirty, stale_perc;
     uint64_t rnd;
+    struct evict_pool *pool; /* evict.c: best eviction candidates seen so far */
     char pad[64];
 };
 
@@ -108,6 +109,15 @@ struct eng_key *eng__find(struct eng_db *db, const char *key, size_t klen, uint6
 /* Lookup that expires a dead key (on a master), touches LRU, counts hits and
  * misses when `read` is set. */
 struct eng_key *eng__lookup(struct eng_ctx *c, const char *key, size_t klen, int read);
+/* `read` may also carry these bits.  A read (ENG_LOOKUP_READ, i.e. 1) counts a
+ * hit or miss, and on a replica hides a key whose time has passed; a write
+ * (read == 0) on a replica comes from the master's stream and sees such a key
+ * until the master's DEL, as Redis's expireIfNeeded does for its master client
+ * (else a lagging replica would add a second node for the key, or ignore the
+ * DEL).  NOTOUCH leaves the LRU clock alone (Redis's LOOKUP_NOTOUCH: TYPE,
+ * EXISTS, TTL, OBJECT). */
+#define ENG_LOOKUP_READ 1
+#define ENG_LOOKUP_NOTOUCH 2
 /* Type-checked lookup: NULL and *err = 0 when absent, NULL and *err =
  * ERR_WRONGTYPE when of another type. */
 struct eng_key *eng__lookup_type(struct eng_ctx *c, const char *key, size_t klen, int type, int read, int *err);
@@ -127,14 +137,25 @@ int64_t eng__get_expire(struct eng_ctx *c, const struct eng_key *k);
 /* Effects of a change: counts it, notifies (cls/event, may be 0/NULL), and
  * signals the key as modified. */
 void eng__changed(struct eng_ctx *c, const char *key, size_t klen, int cls, const char *event);
+/* A list/zset key received elements: calls hooks.ready (blocked pops may
+ * proceed).  Call after the elements are in place. */
+void eng__signal_ready(struct eng_ctx *c, const char *key, size_t klen);
 /* Journal one command (argv as eng_str).  No-op without a journal hook. */
 void eng__journal(struct eng_ctx *c, int argc, const struct eng_str *argv);
 void eng__journal_db(struct eng_ctx *c, int db, int argc, const struct eng_str *argv);
 /* Journal helper: builds argv from C strings and (ptr,len) pairs.  fmt letters:
  * 's' C string, 'b' (ptr, size_t), 'i' int64. */
 void eng__journalf(struct eng_ctx *c, const char *fmt, ...);
+/* Frees a shard's eviction pool (evict.c). */
+void eng__evict_pool_free(struct eng_shard *sh);
 /* The key's shard's db. */
 struct eng_db *eng__db(struct eng_ctx *c, const char *key, size_t klen);
+
+/* Random numbers for the types (xorshift64* over *state, e.g. a shard's rnd
+ * under its lock), and count distinct random nodes of d into out (count <=
+ * dict_size(d)): HRANDFIELD, SRANDMEMBER, SPOP.  Both in t_hash.c. */
+uint64_t eng__rand(uint64_t *state);
+void eng__dict_pick(struct dict *d, int64_t count, uint64_t *state, struct dict_node **out);
 
 #define STR(s) ((struct eng_str){(s), sizeof(s) - 1})
 

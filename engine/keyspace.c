@@ -34,9 +34,10 @@ int64_t eng__get_expire(struct eng_ctx *c, const struct eng_key *k)
 }
 
 /* Deletes k if its time has passed.  Returns 1 when the key is (logically)
- * gone.  A replica reports it gone but keeps it until the master's DEL comes:
- * replicas must not diverge from the master's stream. */
-static int expire_if_needed(struct eng_ctx *c, struct eng_key *k)
+ * gone.  A replica reports it gone to reads but keeps it until the master's
+ * DEL comes, and lets writes (the master's stream) see it: replicas must not
+ * diverge from the master's stream. */
+static int expire_if_needed(struct eng_ctx *c, struct eng_key *k, int read)
 {
     if (!k->is_volatile)
         return 0;
@@ -44,7 +45,7 @@ static int expire_if_needed(struct eng_ctx *c, struct eng_key *k)
     if (when < 0 || when > c->now_ms)
         return 0;
     if (c->e->cfg.replica)
-        return 1;
+        return read & ENG_LOOKUP_READ;
     eng__shard(c, k->key, k->klen)->expired++;
     eng__journalf(c, "sb", "DEL", k->key, (size_t)k->klen);
     eng__changed(c, k->key, k->klen, ENG_EV_EXPIRED, "expired");
@@ -56,11 +57,11 @@ struct eng_key *eng__lookup(struct eng_ctx *c, const char *key, size_t klen, int
 {
     struct eng_shard *sh = eng__shard(c, key, klen);
     struct eng_key *k = eng__find(&sh->dbs[c->db], key, klen, eng__hash(key, klen));
-    if (k && expire_if_needed(c, k))
+    if (k && expire_if_needed(c, k, read))
         k = NULL;
-    if (k)
+    if (k && !(read & ENG_LOOKUP_NOTOUCH))
         k->lru = eng__lru_clock(c->now_ms);
-    if (read) {
+    if (read & ENG_LOOKUP_READ) {
         if (k)
             sh->hits++;
         else
@@ -178,15 +179,23 @@ int eng_del(struct eng_ctx *c, const char *key, size_t klen)
     return 1;
 }
 
-int eng_exists(struct eng_ctx *c, const char *key, size_t klen) { return eng__lookup(c, key, klen, 0) != NULL; }
+/* EXISTS, TYPE, TTL, OBJECT and MEMORY USAGE are reads for INFO's keyspace
+ * hits and misses, and leave the idle time alone, as in Redis. */
+int eng_exists(struct eng_ctx *c, const char *key, size_t klen)
+{
+    return eng__lookup(c, key, klen, ENG_LOOKUP_READ | ENG_LOOKUP_NOTOUCH) != NULL;
+}
 
 int eng_type(struct eng_ctx *c, const char *key, size_t klen)
 {
-    struct eng_key *k = eng__lookup(c, key, klen, 0);
+    struct eng_key *k = eng__lookup(c, key, klen, ENG_LOOKUP_READ | ENG_LOOKUP_NOTOUCH);
     return k ? (int)k->type : -1;
 }
 
-int eng_touch(struct eng_ctx *c, const char *key, size_t klen) { return eng__lookup(c, key, klen, 0) != NULL; }
+int eng_touch(struct eng_ctx *c, const char *key, size_t klen)
+{
+    return eng__lookup(c, key, klen, ENG_LOOKUP_READ) != NULL;
+}
 
 /* A copy of k's value under a new name (the value is duplicated). */
 static struct eng_key *clone_key(const struct eng_key *k, const char *name, size_t nlen)
@@ -301,7 +310,7 @@ int eng_expire_at(struct eng_ctx *c, const char *key, size_t klen, int64_t when_
 
 int64_t eng_pttl(struct eng_ctx *c, const char *key, size_t klen)
 {
-    struct eng_key *k = eng__lookup(c, key, klen, 0);
+    struct eng_key *k = eng__lookup(c, key, klen, ENG_LOOKUP_READ | ENG_LOOKUP_NOTOUCH);
     if (!k)
         return -2;
     int64_t when = eng__get_expire(c, k);
@@ -312,7 +321,7 @@ int64_t eng_pttl(struct eng_ctx *c, const char *key, size_t klen)
 
 int64_t eng_pexpiretime(struct eng_ctx *c, const char *key, size_t klen)
 {
-    struct eng_key *k = eng__lookup(c, key, klen, 0);
+    struct eng_key *k = eng__lookup(c, key, klen, ENG_LOOKUP_READ | ENG_LOOKUP_NOTOUCH);
     if (!k)
         return -2;
     return eng__get_expire(c, k);
@@ -490,14 +499,14 @@ void eng_flush(struct eng_ctx *c, int db)
 
 const char *eng_object_encoding(struct eng_ctx *c, const char *key, size_t klen)
 {
-    struct eng_key *k = eng__lookup(c, key, klen, 0);
+    struct eng_key *k = eng__lookup(c, key, klen, ENG_LOOKUP_READ | ENG_LOOKUP_NOTOUCH);
     return k ? enc_names[k->enc] : NULL;
 }
 
 int64_t eng_object_idletime(struct eng_ctx *c, const char *key, size_t klen)
 {
-    struct eng_key *k = eng__find(eng__db(c, key, klen), key, klen, eng__hash(key, klen));
-    if (!k || logically_expired(c, k))
+    struct eng_key *k = eng__lookup(c, key, klen, ENG_LOOKUP_READ | ENG_LOOKUP_NOTOUCH);
+    if (!k)
         return -1;
     uint32_t now = eng__lru_clock(c->now_ms);
     return (int64_t)((now - k->lru) & 0xFFFFFF);
@@ -505,7 +514,7 @@ int64_t eng_object_idletime(struct eng_ctx *c, const char *key, size_t klen)
 
 int64_t eng_memory_usage(struct eng_ctx *c, const char *key, size_t klen)
 {
-    struct eng_key *k = eng__lookup(c, key, klen, 0);
+    struct eng_key *k = eng__lookup(c, key, klen, ENG_LOOKUP_READ | ENG_LOOKUP_NOTOUCH);
     if (!k)
         return -1;
     int64_t n = (int64_t)xmalloc_size(k) + (int64_t)sizeof(void *); /* block + bucket slot */

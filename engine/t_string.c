@@ -34,12 +34,26 @@ static void view(const struct eng_key *k, struct eng_val *v)
     }
 }
 
-static struct eng_key *new_string(const char *key, size_t klen, const char *val, size_t vlen)
+/* Redis's OBJ_ENCODING_EMBSTR_SIZE_LIMIT: a longer value is "raw" in OBJECT
+ * ENCODING, so it gets its own block here too. */
+#define EMBSTR_MAX 44
+
+/* may_int: store a canonical integer as ENC_INT (SET does; INCRBYFLOAT's
+ * result stays a string, "embstr" in Redis even when it reads "3"). */
+static struct eng_key *new_string(const char *key, size_t klen, const char *val, size_t vlen, int may_int)
 {
     int64_t iv;
-    if (as_int(val, vlen, &iv)) {
+    if (may_int && as_int(val, vlen, &iv)) {
         struct eng_key *k = eng__key_new(key, klen, ENG_T_STRING, ENC_INT, 0);
         k->v.i = iv;
+        return k;
+    }
+    if (vlen > EMBSTR_MAX) {
+        struct eng_key *k = eng__key_new(key, klen, ENG_T_STRING, ENC_RAW, 0);
+        struct eng_raw *r = xmalloc(sizeof *r + vlen);
+        r->len = vlen;
+        memcpy(r->p, val, vlen);
+        k->v.p = r;
         return k;
     }
     struct eng_key *k = eng__key_new(key, klen, ENG_T_STRING, ENC_EMBSTR, vlen);
@@ -50,16 +64,16 @@ static struct eng_key *new_string(const char *key, size_t klen, const char *val,
 
 /* Stores a new string value for key, replacing old (may be NULL). */
 static struct eng_key *store(struct eng_ctx *c, struct eng_key *old, const char *key, size_t klen, const char *val,
-                             size_t vlen)
+                             size_t vlen, int may_int)
 {
-    if (old && old->enc == ENC_INT && old->type == ENG_T_STRING) {
+    if (may_int && old && old->enc == ENC_INT && old->type == ENG_T_STRING) {
         int64_t iv;
         if (as_int(val, vlen, &iv)) { /* in place: no allocation */
             old->v.i = iv;
             return old;
         }
     }
-    struct eng_key *k = new_string(key, klen, val, vlen);
+    struct eng_key *k = new_string(key, klen, val, vlen, may_int);
     if (old) {
         eng__free_value(old);
         eng__swap(c, old, k);
@@ -104,7 +118,7 @@ int eng_set(struct eng_ctx *c, const char *key, size_t klen, const char *val, si
         eng__delete(c, old);
         old = NULL;
     }
-    struct eng_key *k = store(c, old, key, klen, val, vlen);
+    struct eng_key *k = store(c, old, key, klen, val, vlen, 1);
     if (expire_at_ms > 0)
         eng__set_expire(c, k, expire_at_ms);
     else if (keep > 0 && !k->is_volatile)
@@ -146,7 +160,7 @@ int eng_incrby(struct eng_ctx *c, const char *key, size_t klen, int64_t delta, i
         size_t n = num_fmt_i64(tmp, next);
         if (k)
             eng__free_value(k), k->enc = ENC_INT, k->v.i = 0;
-        store(c, k, key, klen, tmp, n);
+        store(c, k, key, klen, tmp, n, 1);
     }
     *result = next;
     eng__journalf(c, "sbi", "INCRBY", key, klen, delta);
@@ -170,11 +184,11 @@ int eng_incrbyfloat(struct eng_ctx *c, const char *key, size_t klen, long double
     long double next = cur + delta;
     if (isnan(next) || isinf(next))
         return ERR_NAN;
-    int n = num_fmt_ldouble(out, 64, next);
+    int n = num_fmt_ldouble(out, ENG_LDBL_CHARS, next);
     if (n < 0)
         return ERR_NAN;
     *outlen = (size_t)n;
-    store(c, k, key, klen, out, (size_t)n);
+    store(c, k, key, klen, out, (size_t)n, 0);
     /* Replicas get the result, not the operation: float rounding must not
      * differ between machines. */
     eng__journalf(c, "sbbs", "SET", key, klen, out, (size_t)n, "KEEPTTL");
@@ -259,7 +273,10 @@ int eng_setrange(struct eng_ctx *c, const char *key, size_t klen, int64_t off, c
         *newlen = (int64_t)v.n;
         return 0;
     }
-    if (off + (int64_t)n > max_len)
+    /* Written so that it cannot overflow: off comes from the client and may
+     * be anything up to INT64_MAX (off + n wrapped negative, and SETRANGE k
+     * 9223372036854775807 x then tried to allocate 2^63 bytes). */
+    if (off > max_len || (int64_t)n > max_len - off)
         return ERR_TOOBIG;
     k = get_or_create_raw(c, key, klen, &err);
     size_t end = (size_t)off + n;

@@ -19,6 +19,7 @@
  * oll is always 0 (no reply list). */
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "base/alloc.h"
 #include "base/clock.h"
@@ -64,8 +65,11 @@ static int client_type_by_name(const struct eng_str *s)
     static const struct {
         const char *name;
         int type;
-    } names[] = {{"normal", CT_NORMAL}, {"slave", CT_REPLICA}, {"replica", CT_REPLICA},
-                 {"pubsub", CT_PUBSUB}, {"master", CT_MASTER}};
+    } names[] = {{"normal", CT_NORMAL},
+                 {"slave", CT_REPLICA},
+                 {"replica", CT_REPLICA},
+                 {"pubsub", CT_PUBSUB},
+                 {"master", CT_MASTER}};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (s->n == strlen(names[i].name) && !strncasecmp(s->p, names[i].name, s->n))
             return names[i].type;
@@ -98,22 +102,23 @@ static void flags_letters(const struct client *c, char *p)
     *p = '\0';
 }
 
-/* The line for c.  self is the client asking (its argv counts in argv-mem);
- * cmdname overrides the last command's name ("client|list" for the asker). */
+/* The line for c, with srv->clients_lock held (it guards c->name and keeps c
+ * alive).  self is the call asking when c is its client (its argv counts in
+ * argv-mem); cmdname overrides the last command's name ("client|list" for
+ * the asker).  Another worker may be changing c's counters as we read them:
+ * each is read once, so the line is consistent with itself. */
 static void describe(struct server *srv, struct client *c, const struct call *self, const char *cmdname,
                      struct buf *out)
 {
     char flags[16];
     int64_t now = clock_wall_ms();
-    size_t qbuf = c->qbuf.len >= c->qpos ? c->qbuf.len - c->qpos : 0;
-    size_t qfree = c->qbuf.cap > c->qbuf.len ? c->qbuf.cap - c->qbuf.len : 0;
-    size_t pending = c->wbuf.len >= c->wpos ? c->wbuf.len - c->wpos : 0;
+    size_t qlen = c->qbuf.len, qpos = c->qpos, qcap = c->qbuf.cap;
+    size_t olen = c->obuf.len, ocap = c->obuf.cap, wlen = c->wbuf.len, wpos = c->wpos;
     uint64_t argv_mem = 0;
     if (self)
         for (int i = 0; i < self->argc; i++)
             argv_mem += self->argv[i].n;
-    uint64_t tot = sizeof *c + c->qbuf.cap + c->obuf.cap + c->wbuf.cap + (uint64_t)c->argv_cap * sizeof *c->argv +
-                   argv_mem;
+    uint64_t tot = sizeof *c + qcap + ocap + c->wbuf.cap + (uint64_t)c->argv_cap * sizeof *c->argv + argv_mem;
     if (!cmdname)
         cmdname = c->last_cmd ? c->last_cmd->name : "NULL";
     flags_letters(c, flags);
@@ -121,16 +126,15 @@ static void describe(struct server *srv, struct client *c, const struct call *se
                (unsigned long long)c->id, c->addr, c->laddr, c->fd, c->name ? c->name : "",
                (long long)((now - c->ctime_ms) / 1000), (long long)((now - c->last_ms) / 1000), flags, c->db);
     buf_printf(out, "multi=%d qbuf=%zu qbuf-free=%zu argv-mem=%llu multi-mem=0 rbs=%zu rbp=%zu obl=%zu oll=0 ",
-               (c->flags & CL_MULTI) ? 0 : -1, qbuf, qfree, (unsigned long long)argv_mem, c->obuf.cap,
-               c->obuf.len, c->obuf.len);
+               (c->flags & CL_MULTI) ? 0 : -1, qlen >= qpos ? qlen - qpos : 0, qcap > qlen ? qcap - qlen : 0,
+               (unsigned long long)argv_mem, ocap, olen, olen);
     buf_printf(out, "omem=%zu tot-mem=%llu events=r%s cmd=%s user=default redir=-1 resp=%d\n",
-               c->obuf.len + pending, (unsigned long long)tot, c->writing ? "w" : "", cmdname, c->proto);
+               olen + (wlen >= wpos ? wlen - wpos : 0), (unsigned long long)tot, c->writing ? "w" : "", cmdname,
+               c->proto);
 }
 
-void client_describe(struct server *srv, struct client *c, struct buf *out)
-{
-    describe(srv, c, NULL, NULL, out);
-}
+/* CLIENT LIST line of c; call with srv->clients_lock held. */
+void client_describe(struct server *srv, struct client *c, struct buf *out) { describe(srv, c, NULL, NULL, out); }
 
 /* ---- CLIENT ID / GETNAME / SETNAME / INFO ----------------------------------- */
 
@@ -250,8 +254,8 @@ static void client_list(struct call *k)
 /* ---- CLIENT KILL ------------------------------------------------------------ */
 
 struct kill_filter {
-    uint64_t id;              /* 0: any */
-    int type;                 /* -1: any */
+    uint64_t id; /* 0: any */
+    int type;    /* -1: any */
     const struct eng_str *addr, *laddr;
     int skipme;
 };

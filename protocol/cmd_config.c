@@ -6,27 +6,41 @@
  * set one by one, and when one is refused the ones already set get their old
  * values back, in reverse order.
  *
+ * One CONFIG command runs at a time (config_lock); other readers of the
+ * option values (handlers reading srv->cfg) are not covered by it.
+ *
  * Not for: the options themselves (options.c and each module's table), nor
  * applying them (their apply callbacks). */
 #include <string.h>
+#include <strings.h>
 
 #include "base/alloc.h"
 #include "base/log.h"
 #include "server_int.h"
+
+/* CONFIG runs on whichever worker its client belongs to, and the registry
+ * does not lock (config.h: "the caller serialises"): CONFIG subcommands take
+ * turns on this lock.  It belongs in struct server; it lives here until the
+ * registry or the server carries one. */
+static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* ---- CONFIG GET ------------------------------------------------------------- */
 
 struct get_pairs {
     char **v; /* name, value, name, value... (xmalloc'ed) */
     int n, cap;
+    const char *as; /* the name to show, for a pattern without glob characters */
 };
 
 static void get_collect(void *ud, const char *name, const char *value)
 {
     struct get_pairs *g = ud;
-    /* a name matched by an earlier pattern is listed once */
+    if (g->as)
+        name = g->as;
+    /* a name matched by an earlier pattern is listed once, as Redis's
+     * case-insensitive dictionary of matches does */
     for (int i = 0; i < g->n; i += 2)
-        if (!strcmp(g->v[i], name))
+        if (!strcasecmp(g->v[i], name))
             return;
     if (g->n + 2 > g->cap) {
         g->cap = g->cap ? 2 * g->cap : 32;
@@ -36,11 +50,15 @@ static void get_collect(void *ud, const char *name, const char *value)
     g->v[g->n++] = xstrdup(value);
 }
 
+/* Redis answers an exact name (no glob character) with the name as asked,
+ * "CONFIG GET MAXMEMORY" -> MAXMEMORY, and a pattern with the options' own
+ * names, aliases included. */
 static void config_get(struct call *k)
 {
     struct get_pairs g = {0};
     for (int i = 2; i < k->argc; i++) {
         char *pat = arg_strdup(k, i);
+        g.as = strpbrk(pat, "[*?") ? NULL : pat;
         cfg_get_matching(k->srv->conf, pat, get_collect, &g);
         xfree(pat);
     }
@@ -69,28 +87,26 @@ static void set_items_free(struct set_item *it, int n)
     xfree(it);
 }
 
-/* Redis's first pass: the first unknown name wins over any other error;
- * otherwise the first immutable or repeated one is reported. */
+/* Redis's first pass: the first name in argument order that is unknown,
+ * immutable or given twice is reported, and nothing is set. */
 static int set_check(struct call *k, struct set_item *it, int n)
 {
-    const char *bad = NULL, *why = NULL;
     for (int i = 0; i < n; i++) {
+        const char *why = NULL;
         it[i].o = cfg_find(k->srv->conf, it[i].name);
         if (!it[i].o) {
             reply_error(k, "ERR Unknown option or number of arguments for CONFIG SET - '%s'", it[i].name);
             return -1;
         }
-        if (bad)
-            continue;
         if (it[i].o->flags & CFG_IMMUTABLE)
-            bad = it[i].name, why = "can't set immutable config";
-        for (int j = 0; j < i && !bad; j++)
+            why = "can't set immutable config";
+        for (int j = 0; j < i && !why; j++)
             if (it[j].o == it[i].o)
-                bad = it[i].name, why = "duplicate parameter";
-    }
-    if (bad) {
-        reply_error(k, "ERR CONFIG SET failed (possibly related to argument '%s') - %s", bad, why);
-        return -1;
+                why = "duplicate parameter";
+        if (why) {
+            reply_error(k, "ERR CONFIG SET failed (possibly related to argument '%s') - %s", it[i].name, why);
+            return -1;
+        }
     }
     return 0;
 }
@@ -103,8 +119,6 @@ static int set_apply(struct call *k, struct set_item *it, int n)
         struct buf old = BUF_INIT;
         cfg_get(k->srv->conf, it[i].name, &old);
         it[i].old = buf_detach(&old, NULL);
-        if (!it[i].old)
-            it[i].old = xstrdup("");
         if (cfg_set(k->srv->conf, it[i].name, it[i].value, err, sizeof err) == 0)
             continue;
         reply_error(k, "ERR CONFIG SET failed (possibly related to argument '%s') - %s", it[i].name, err);
@@ -200,11 +214,8 @@ static const struct {
     int arity; /* counts CONFIG and the subcommand; -N: at least N */
     void (*fn)(struct call *k);
 } subcmds[] = {
-    {"get", -3, config_get},
-    {"set", -4, config_set},
-    {"resetstat", 2, config_resetstat},
-    {"rewrite", 2, config_rewrite},
-    {"help", 2, config_help},
+    {"get", -3, config_get},        {"set", -4, config_set},  {"resetstat", 2, config_resetstat},
+    {"rewrite", 2, config_rewrite}, {"help", 2, config_help},
 };
 
 void cmd_config(struct call *k)
@@ -218,7 +229,9 @@ void cmd_config(struct call *k)
             reply_error(k, "ERR wrong number of arguments for 'config|%s' command", subcmds[i].name);
             return;
         }
+        pthread_mutex_lock(&config_lock);
         subcmds[i].fn(k);
+        pthread_mutex_unlock(&config_lock);
         return;
     }
     reply_error(k, "ERR unknown subcommand '%.*s'. Try CONFIG HELP.", s->n > 128 ? 128 : (int)s->n, s->p);

@@ -244,17 +244,18 @@ static void sec_memory(struct info_ctx *x, struct buf *o)
     put_u64(o, "mem_clients_slaves", x->mem_replicas);
     put_u64(o, "mem_clients_normal", x->mem_normal);
     put_zeros(o, tail);
-    buf_puts(o, "mem_allocator:libc\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n");
+    buf_puts(o,
+             "mem_allocator:libc\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n");
 }
 
 static void sec_persistence(struct info_ctx *x, struct buf *o)
 {
-    static const char *const head[] = {"loading", "async_loading", "current_cow_peak", "current_cow_size",
-                                       "current_cow_size_age", NULL};
+    static const char *const head[] = {"loading",          "async_loading",        "current_cow_peak",
+                                       "current_cow_size", "current_cow_size_age", NULL};
     static const char *const mid[] = {"current_save_keys_processed", "current_save_keys_total", NULL};
-    static const char *const tail[] = {"rdb_saves", "rdb_last_cow_size", "rdb_last_load_keys_expired",
-                                       "rdb_last_load_keys_loaded", "aof_enabled", "aof_rewrite_in_progress",
-                                       "aof_rewrite_scheduled", NULL};
+    static const char *const tail[] = {
+        "rdb_saves",   "rdb_last_cow_size",       "rdb_last_load_keys_expired", "rdb_last_load_keys_loaded",
+        "aof_enabled", "aof_rewrite_in_progress", "aof_rewrite_scheduled",      NULL};
     put_zeros(o, head);
     buf_puts(o, "current_fork_perc:0.00\r\n");
     put_zeros(o, mid);
@@ -274,13 +275,24 @@ static void sec_stats(struct info_ctx *x, struct buf *o)
     static const char *const sync[] = {"sync_full", "sync_partial_ok", "sync_partial_err", NULL};
     static const char *const evict[] = {"evicted_clients", "total_eviction_exceeded_time",
                                         "current_eviction_exceeded_time", NULL};
-    static const char *const misc[] = {"pubsub_channels", "pubsub_patterns", "pubsubshard_channels",
-                                       "latest_fork_usec", "total_forks", "migrate_cached_sockets",
-                                       "slave_expires_tracked_keys", "active_defrag_hits", "active_defrag_misses",
-                                       "active_defrag_key_hits", "active_defrag_key_misses",
-                                       "total_active_defrag_time", "current_active_defrag_time",
-                                       "tracking_total_keys", "tracking_total_items", "tracking_total_prefixes",
-                                       "unexpected_error_replies", NULL};
+    static const char *const misc[] = {"pubsub_channels",
+                                       "pubsub_patterns",
+                                       "pubsubshard_channels",
+                                       "latest_fork_usec",
+                                       "total_forks",
+                                       "migrate_cached_sockets",
+                                       "slave_expires_tracked_keys",
+                                       "active_defrag_hits",
+                                       "active_defrag_misses",
+                                       "active_defrag_key_hits",
+                                       "active_defrag_key_misses",
+                                       "total_active_defrag_time",
+                                       "current_active_defrag_time",
+                                       "tracking_total_keys",
+                                       "tracking_total_items",
+                                       "tracking_total_prefixes",
+                                       "unexpected_error_replies",
+                                       NULL};
     struct worker_totals t;
     struct eng_stats es;
     sum_workers(x, &t);
@@ -399,8 +411,8 @@ static int section_index(const char *name)
 /* ---- sections from other modules ------------------------------------------- */
 
 struct hooked {
-    char name[64];     /* lower-cased header text */
-    struct buf text;   /* "# Header\r\n" and its field lines */
+    char name[64];   /* lower-cased header text */
+    struct buf text; /* "# Header\r\n" and its field lines */
     int used;
 };
 
@@ -470,8 +482,7 @@ static void hooked_call(struct server *srv, struct hooked_list *l, const char *n
 /* The hook hears every name asked, then every built-in section selected that
  * was not asked by name (a hook written for "replication" only still shows
  * in plain INFO). */
-static void collect_hooked(struct server *srv, char names[][64], int nnames, unsigned long sel,
-                           struct hooked_list *l)
+static void collect_hooked(struct server *srv, char names[][64], int nnames, unsigned long sel, struct hooked_list *l)
 {
     if (!srv->hooks.info)
         return;

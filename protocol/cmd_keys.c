@@ -69,6 +69,10 @@ void cmd_copy(struct call *k)
             return;
         }
     }
+    if (db == k->ec.db && k->argv[1].n == k->argv[2].n && !memcmp(k->argv[1].p, k->argv[2].p, k->argv[1].n)) {
+        reply_error(k, "ERR source and destination objects are the same");
+        return;
+    }
     resp_w_int(k->out, eng_copy(&k->ec, K(1), K(2), (int)db, replace));
 }
 
@@ -322,7 +326,9 @@ void cmd_object(struct call *k)
 
 void cmd_memory(struct call *k)
 {
-    if (arg_is(k, 1, "USAGE") && (k->argc == 3 || k->argc == 5)) {
+    if (arg_is(k, 1, "USAGE") && k->argc < 3) {
+        reply_error(k, "ERR wrong number of arguments for 'memory|usage' command");
+    } else if (arg_is(k, 1, "USAGE") && (k->argc == 3 || k->argc == 5)) {
         if (k->argc == 5 && !arg_is(k, 3, "SAMPLES")) {
             reply_syntax(k);
             return;

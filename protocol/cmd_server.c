@@ -136,7 +136,7 @@ void cmd_hello(struct call *k)
     }
     if (!c->authed) {
         reply_error(k, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
-                       "<proto> AUTH <user> <pass> option can be used to authenticate the client and select the "
+                       "AUTH <user> <pass> option can be used to authenticate the client and select the "
                        "RESP protocol version at the same time");
         return;
     }

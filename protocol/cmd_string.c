@@ -58,27 +58,32 @@ struct set_opts {
     int persist;
 };
 
+/* Redis's parseExtendedStringArgumentsOrReply: an option may repeat (the
+ * last value wins) but may not meet one it excludes (NX/XX; one expiry kind). */
 static int parse_set_opts(struct call *k, int start, int getex, struct set_opts *o)
 {
-    int have_expire = 0;
+    static const char *const kinds[] = {"KEEPTTL", "PERSIST", "EX", "PX", "EXAT", "PXAT"};
+    int expire_kind = -1;
     o->flags = 0, o->when = 0, o->persist = 0;
     for (int i = start; i < k->argc; i++) {
-        int more = i + 1 < k->argc;
+        int more = i + 1 < k->argc, kind = -1;
+        for (int j = 0; j < 6; j++)
+            if (arg_is(k, i, kinds[j]))
+                kind = j;
         if (!getex && arg_is(k, i, "NX") && !(o->flags & ENG_SET_XX))
             o->flags |= ENG_SET_NX;
         else if (!getex && arg_is(k, i, "XX") && !(o->flags & ENG_SET_NX))
             o->flags |= ENG_SET_XX;
         else if (!getex && arg_is(k, i, "GET"))
             o->flags |= ENG_SET_GET;
-        else if (!getex && arg_is(k, i, "KEEPTTL") && !have_expire)
-            o->flags |= ENG_SET_KEEPTTL, have_expire = 1;
-        else if (getex && arg_is(k, i, "PERSIST") && !have_expire)
-            o->persist = 1, have_expire = 1;
-        else if (more && !have_expire &&
-                 (arg_is(k, i, "EX") || arg_is(k, i, "PX") || arg_is(k, i, "EXAT") || arg_is(k, i, "PXAT"))) {
-            int unit = (k->argv[i].p[0] | 32) == 'e' ? UNIT_S : UNIT_MS;
-            int absolute = k->argv[i].n == 4;
-            have_expire = 1;
+        else if (kind == 0 && !getex && (expire_kind < 0 || expire_kind == kind))
+            o->flags |= ENG_SET_KEEPTTL, expire_kind = kind;
+        else if (kind == 1 && getex && (expire_kind < 0 || expire_kind == kind))
+            o->persist = 1, expire_kind = kind;
+        else if (kind >= 2 && more && (expire_kind < 0 || expire_kind == kind)) {
+            int unit = (kind == 2 || kind == 4) ? UNIT_S : UNIT_MS;
+            int absolute = kind >= 4;
+            expire_kind = kind;
             if (expire_arg(k, ++i, unit, absolute, &o->when) < 0)
                 return -1;
         } else {
@@ -246,7 +251,7 @@ void cmd_incrbyfloat(struct call *k)
     long double d;
     if (arg_double(k, 2, &d) < 0)
         return;
-    char out[64];
+    char out[ENG_LDBL_CHARS];
     size_t n;
     int rc = eng_incrbyfloat(&k->ec, K(1), d, out, &n);
     if (rc < 0)

@@ -10,7 +10,12 @@ static struct cmd_def table[] = {
 #define CMD(name_, fn_, arity_, flags_, first_, last_, step_, group_, args_)                                    \
     {.name = #name_, .fn = fn_, .arity = arity_, .flags = flags_, .first = first_, .last = last_, .step = step_, \
      .group = group_, .args = args_},
+/* Keys found by a function (numkeys forms): no first/last/step run. */
+#define CMDK(name_, fn_, arity_, flags_, getkeys_, group_, args_)                                  \
+    {.name = #name_, .fn = fn_, .arity = arity_, .flags = flags_, .getkeys = getkeys_, .group = group_, \
+     .args = args_},
 #include "commands.def"
+#undef CMDK
 #undef CMD
 };
 #define NCMDS ((int)(sizeof table / sizeof table[0]))

@@ -193,10 +193,27 @@ void client_flush(struct client *c)
     }
 }
 
+/* Until a client authenticates, Redis 7 accepts at most 10 arguments of at
+ * most 16 KiB each, so that an anonymous peer cannot make us buffer much. */
+#define UNAUTH_MAX_ARGS 10
+#define UNAUTH_MAX_BULK 16384
+
+static void set_reader_limits(struct client *c)
+{
+    const struct server_config *sc = c->w->srv->cfg;
+    c->rd.lim.max_bulk = c->authed ? sc->proto_max_bulk_len : UNAUTH_MAX_BULK;
+    c->rd.lim.max_multibulk = c->authed ? sc->max_multibulk : UNAUTH_MAX_ARGS;
+}
+
 static void protocol_error(struct client *c)
 {
     char msg[256];
-    snprintf(msg, sizeof msg, "ERR Protocol error: %s", c->rd.err);
+    const char *what = c->rd.err;
+    if (!c->authed && !strcmp(what, "invalid multibulk length"))
+        what = "unauthenticated multibulk length";
+    else if (!c->authed && !strcmp(what, "invalid bulk length"))
+        what = "unauthenticated bulk length";
+    snprintf(msg, sizeof msg, "ERR Protocol error: %s", what);
     resp_w_error(&c->obuf, msg);
     c->flags |= CL_CLOSE_AFTER_REPLY;
     log_verbose("protocol error from client", "id=%llu addr=%s err=\"%s\"", (unsigned long long)c->id, c->addr,
@@ -211,6 +228,8 @@ void client_process_input(struct client *c)
         int64_t argc;
         size_t used;
         const char *base = c->qbuf.p + c->qpos;
+        if (!c->authed || c->rd.lim.max_bulk != c->w->srv->cfg->proto_max_bulk_len)
+            set_reader_limits(c); /* AUTH may have just succeeded, or CONFIG SET changed a limit */
         int rc = resp_req_read(&c->rd, base, c->qbuf.len - c->qpos, &argc, &used);
         if (rc == ERR_AGAIN)
             break;

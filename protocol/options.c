@@ -15,6 +15,7 @@
 
 static const char *const loglevels[] = {"debug", "verbose", "notice", "warning", NULL};
 static const char *const logformats[] = {"logfmt", "json", NULL};
+static const char *const appendonly_values[] = {"no", NULL}; /* obentchi persists by snapshots */
 static const char *const policies[] = {"noeviction",     "allkeys-lru",     "volatile-lru", "volatile-ttl",
                                        "allkeys-random", "volatile-random", NULL};
 
@@ -128,6 +129,7 @@ static struct cfg_option table[] = {
     OPT_MEM("client-query-buffer-limit", client_query_buffer_limit, "1gb", 1024 * 1024, INT64_MAX, 0, NULL),
     {.name = "client-output-buffer-limit", .type = CFG_SPECIAL, .flags = CFG_MULTIARG, .storage = &sc_.obuf_limits,
      .dflt = "normal 0 0 0 slave 256mb 64mb 60 pubsub 32mb 8mb 60", .set = set_obuf, .get = get_obuf},
+    OPT_ENUM("appendonly", appendonly, "no", appendonly_values, 0, NULL),
     OPT_INT("timeout", timeout, "0", 0, INT32_MAX, 0, NULL),
     OPT_INT("tcp-backlog", tcp_backlog, "511", 0, 65535, CFG_IMMUTABLE, NULL),
     OPT_INT("tcp-keepalive", tcp_keepalive, "300", 0, INT32_MAX, 0, NULL),

@@ -1,14 +1,20 @@
 /* resp_reader.c: the two RESP readers of resp.h.
  *
  * The request reader is the server's hot path: it turns the bytes a client
- * sent into argument views, Redis 7's processMultibulkBuffer() and
- * processInlineBuffer() byte for byte, error wording included.  It never
- * copies a multibulk argument and keeps its place inside a half-received
- * request (which line it is in, how far the search for that line's end got,
- * how many arguments are done), so a request is scanned once however thinly
- * it is sliced.  The value reader parses any RESP2/RESP3 reply into a tree for
- * the replica handshake, tools and tests; it is stateless and not fast.
- * Neither does I/O or knows about commands. */
+ * sent into argument views, as Redis 7's processMultibulkBuffer() and
+ * processInlineBuffer() do, error wording included.  It never copies a
+ * multibulk argument and keeps its place inside a half-received request
+ * (which line it is in, how far the search for that line's end got, how many
+ * arguments are done), so a request is scanned once however thinly it is
+ * sliced.  Two deliberate differences from Redis: a NUL byte is an ordinary
+ * byte (Redis's strchr() stops at it and waits for 64 KiB), and an inline line
+ * over max_inline is refused even when its '\n' arrived in the same read.
+ *
+ * The value reader parses any RESP2/RESP3 reply into a tree for the replica
+ * handshake, tools and tests; it is stateless and not fast.  An attribute
+ * ("|") read at the top is returned as a RESP_ATTR value of its own (the value
+ * it annotates is the next read); inside an aggregate it is skipped.
+ * Neither reader does I/O or knows about commands. */
 #include "resp.h"
 
 #include <assert.h>
@@ -31,8 +37,8 @@
  * read, relative to the request's first byte:
  *
  *   "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"
- *    ^MB_COUNT                     ^BULK_LEN (nargs 2)
- *              ^BULK_DATA (bulk_len 3)
+ *    ^MB_COUNT                      ^BULK_LEN (nargs 2)
+ *                ^BULK_DATA (bulk_len 3)
  */
 enum req_state { RQ_START, RQ_INLINE, RQ_MB_COUNT, RQ_BULK_LEN, RQ_BULK_DATA };
 

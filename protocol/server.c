@@ -184,6 +184,24 @@ static void on_cron(uv_timer_t *t)
 
 /* ---- listeners ------------------------------------------------------------- */
 
+/* SO_REUSEPORT lets every worker bind the port, but it would also let a
+ * second server bind it and share our connections.  So the first worker
+ * first binds without it: a port held by anyone fails here. */
+static int port_is_free(const struct addrinfo *ai)
+{
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    if (fd < 0)
+        return 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (ai->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    int ok = bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, 1) == 0;
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return ok;
+}
+
 static int open_listener(struct worker *w, const char *host, int port, char *err, size_t errlen)
 {
     struct addrinfo hints = {0}, *res = NULL;
@@ -200,6 +218,11 @@ static int open_listener(struct worker *w, const char *host, int port, char *err
     int rc = getaddrinfo(h, portstr, &hints, &res);
     if (rc != 0) {
         snprintf(err, errlen, "bind %s: %s", host, gai_strerror(rc));
+        return -1;
+    }
+    if (w->id == 0 && !port_is_free(res)) {
+        snprintf(err, errlen, "Could not create server TCP listening socket %s:%d: %s", host, port, strerror(errno));
+        freeaddrinfo(res);
         return -1;
     }
     int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

@@ -43,6 +43,7 @@ struct server_config {
     int64_t slowlog_max_len;
     int64_t busy_reply_threshold;
     char *pidfile;
+    int appendonly; /* always "no": accepted so Redis config files and tools work */
     int64_t max_multibulk;
 };
 

@@ -67,9 +67,11 @@ struct cmd_def {
     const struct cmd_def *subs; /* subcommands (CLIENT, CONFIG...), NULL-name terminated */
 };
 
-/* Every handler's prototype, from the table. */
+/* Every handler's prototype, from the table (CMDK rows: and their getkeys). */
 #define CMD(name, fn, arity, flags, first, last, step, group, args) void fn(struct call *k);
+#define CMDK(name, fn, arity, flags, getkeys, group, args) void fn(struct call *k); cmd_keys_fn getkeys;
 #include "commands.def"
+#undef CMDK
 #undef CMD
 
 const struct cmd_def *cmd_lookup(const char *name, size_t n);

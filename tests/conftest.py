@@ -20,7 +20,6 @@ Always run with Debian's interpreter (python3-redis 4.3.4, python3-pytest):
   PEER=redis /usr/bin/python3 -m pytest tests -q
 """
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -40,6 +39,10 @@ OBENTCHI_SERVER = os.environ.get("OBENTCHI_SERVER", str(REPO / "build" / "obentc
 SERVER_BIN = REDIS_SERVER if IS_PEER else OBENTCHI_SERVER
 START_TIMEOUT = float(os.environ.get("OBENTCHI_START_TIMEOUT", "20"))
 STOP_TIMEOUT = 10.0
+# Any of these in a server's output or log fails the test that owned it (the
+# sanitizer build runs this same suite).
+SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                      "WARNING: ThreadSanitizer", "ERROR: MemorySanitizer")
 
 # Options redis-server does not know: passed only to obentchi.
 OBENTCHI_ONLY_OPTIONS = {"shards"}
@@ -336,6 +339,13 @@ def _parse(data, pos):
 # ---------------------------------------------------------------- servers
 
 
+def server_env():
+    """The server's environment: ours without OBENTCHI_* variables, which
+    obentchi-server reads as options (OBENTCHI_SERVER, OBENTCHI_SANITIZED...
+    are the harness's, not the server's)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("OBENTCHI_")}
+
+
 def options_to_argv(options):
     """{'maxmemory': '1mb', 'client-output-buffer-limit': 'normal 0 0 0'} ->
     ['--maxmemory', '1mb', ...].  A list or tuple value gives several
@@ -371,6 +381,8 @@ class Server:
         self._clients = []
         self._raws = []
         self.returncode = None
+        self.expect_failure = False  # set by start-up tests that expect an error exit
+        self.killed = False
 
     @property
     def is_peer(self):
@@ -401,7 +413,8 @@ class Server:
         out = open(self.out_path, "ab")
         try:
             self.proc = subprocess.Popen(self.argv(self.port), cwd=str(self.dir), stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                         env=server_env())
         finally:
             out.close()
         return self.proc
@@ -496,9 +509,31 @@ class Server:
                     os.kill(self.proc.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+                self.killed = True
                 self.proc.wait(STOP_TIMEOUT)
         self.returncode = self.proc.returncode
         return self.returncode
+
+    def exit_problems(self):
+        """After stop(): what was wrong with the way the server ended (it did
+        not end on SIGTERM, exited non-zero, or a sanitizer reported), as a
+        list of strings; [] when it ended cleanly."""
+        if self.proc is None or self.expect_failure:
+            return []
+        problems = []
+        if self.killed:
+            problems.append("did not exit within %.0fs of SIGTERM (SIGKILLed)" % STOP_TIMEOUT)
+        elif self.returncode != 0:
+            problems.append("exit status %s" % self.returncode)
+        text = self.output() + self.log()
+        for pat in SANITIZER_PATTERNS:
+            i = text.find(pat)
+            if i >= 0:
+                problems.append("sanitizer report: %s" % text[max(0, i - 200):i + 3000])
+                break
+        if problems:
+            problems.insert(0, "server pid %d (port %s, dir %s):" % (self.proc.pid, self.port, self.dir))
+        return problems
 
     # clients
     def client(self, **kw):
@@ -542,8 +577,19 @@ def make_server(tmp_path_factory):
         return srv.start() if start else srv
 
     yield make
+    problems = []
     for srv in started:
         srv.stop()
+        problems += srv.exit_problems()
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+def stop_checked(srv):
+    srv.stop()
+    problems = srv.exit_problems()
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
 
 
 @pytest.fixture(scope="module")
@@ -552,7 +598,7 @@ def server(tmp_path_factory):
     Tests that change its configuration use make_server instead."""
     srv = Server(tmp_path_factory.mktemp("shared")).start()
     yield srv
-    srv.stop()
+    stop_checked(srv)
 
 
 @pytest.fixture
@@ -572,7 +618,7 @@ def sharded_server(request, tmp_path_factory):
     (redis-server gets no shards option, so both runs are plain Redis)."""
     srv = Server(tmp_path_factory.mktemp("shards%d" % request.param), {"shards": request.param}).start()
     yield srv
-    srv.stop()
+    stop_checked(srv)
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSH*, SELECT, OBJECT, MEMORY USAGE."""
 import time
 
-import pytest
-
 from conftest import skip_unless_command
 
 NOT_INT = "ERR value is not an integer or out of range"

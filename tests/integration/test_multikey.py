@@ -4,8 +4,6 @@ Concurrent readers must never see a multi-key write half done."""
 import threading
 import time
 
-import pytest
-
 from conftest import RawConn
 
 KEYS = ["mk:%d:{x}" % i if i % 2 else "mk:%d" % i for i in range(64)]

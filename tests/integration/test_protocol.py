@@ -58,6 +58,26 @@ def test_bulk_over_proto_max_bulk_len(make_server):
         "ERR string exceeds maximum allowed size (proto-max-bulk-len)"
 
 
+def test_unauthenticated_limits(make_server):
+    """Before AUTH, Redis 7.0 takes at most 10 arguments of at most 16384
+    bytes each (so that a stranger cannot make it allocate much)."""
+    srv = make_server(requirepass="pw")
+    ok = srv.raw()
+    ok.send(b"*10\r\n" + b"$1\r\nx\r\n" * 10)
+    assert ok.reply_bytes() == b"-ERR unknown command 'x', with args beginning with: 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' \r\n"
+    assert ok.err("GET", "k" * 16384) == "NOAUTH Authentication required."
+    c = srv.raw()
+    c.send(b"*11\r\n")
+    assert c.read_until_closed() == b"-ERR Protocol error: unauthenticated multibulk length\r\n"
+    c = srv.raw()
+    c.send(b"*2\r\n$3\r\nGET\r\n$16385\r\n")
+    assert c.read_until_closed() == b"-ERR Protocol error: unauthenticated bulk length\r\n"
+    # after AUTH the limits are the configured ones
+    assert ok.call("AUTH", "pw") == b"+OK\r\n"
+    assert ok.call("MSET", *(["k", "v"] * 20)) == b"+OK\r\n"
+    assert ok.call("SET", "big", "x" * 100000) == b"+OK\r\n"
+
+
 def test_query_buffer_limit_closes_client(make_server):
     srv = make_server(**{"client-query-buffer-limit": "1mb", "proto-max-bulk-len": "16mb"})
     x = srv.raw()

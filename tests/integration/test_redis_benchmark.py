@@ -3,8 +3,6 @@ import csv
 import io
 import subprocess
 
-import pytest
-
 from conftest import REDIS_BENCHMARK, parse_info, parse_kv
 
 TESTS = "set,get,incr,mset,ping"

@@ -2,8 +2,6 @@
 type them), arguments, --scan, --pipe, --bigkeys, --memkeys, -3."""
 import re
 
-import pytest
-
 from conftest import encode_command
 
 TYPED = ('SET a 1\n'
