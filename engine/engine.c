@@ -150,6 +150,7 @@ void eng_ctx_init(struct eng_ctx *c, struct eng *e, int db)
     c->now_ms = clock_wall_ms();
     c->nlocked = 0;
     memset(c->locked, 0, sizeof c->locked);
+    c->txn = 0;
 }
 
 static void lock_mask(struct eng_ctx *c, const uint64_t *want)
@@ -240,8 +241,30 @@ void eng__signal_ready(struct eng_ctx *c, const char *key, size_t klen)
 
 void eng__journal_db(struct eng_ctx *c, int db, int argc, const struct eng_str *argv)
 {
-    if (c->e->hooks.journal)
-        c->e->hooks.journal(c->e->hooks.ud, db, argc, argv);
+    if (!c->e->hooks.journal)
+        return;
+    if (c->txn == 1) { /* the transaction's first write: open it now */
+        c->txn = 2;
+        c->e->hooks.journal(c->e->hooks.ud, db, 1, &STR("MULTI"));
+    }
+    c->e->hooks.journal(c->e->hooks.ud, db, argc, argv);
+}
+
+void eng_journal_multi(struct eng_ctx *c, int begin)
+{
+    if (begin) {
+        c->txn = 1;
+        return;
+    }
+    if (c->txn == 2 && c->e->hooks.journal)
+        c->e->hooks.journal(c->e->hooks.ud, c->db, 1, &STR("EXEC"));
+    c->txn = 0;
+}
+
+void eng_journal_cmd(struct eng *e, int db, int argc, const struct eng_str *argv)
+{
+    if (e->hooks.journal)
+        e->hooks.journal(e->hooks.ud, db, argc, argv);
 }
 
 void eng__journal(struct eng_ctx *c, int argc, const struct eng_str *argv) { eng__journal_db(c, c->db, argc, argv); }

@@ -115,6 +115,7 @@ struct eng_ctx {
     int64_t now_ms;
     int nlocked;
     uint64_t locked[ENG_MAX_SHARDS / 64];
+    int txn; /* eng_journal_multi: 0 none, 1 MULTI owed before the next entry, 2 MULTI journaled */
 };
 
 void eng_ctx_init(struct eng_ctx *c, struct eng *e, int db);
@@ -126,6 +127,18 @@ void eng_lock_all(struct eng_ctx *c);
 void eng_unlock(struct eng_ctx *c);
 /* True when key's shard is locked by c. */
 int eng_holds(const struct eng_ctx *c, const char *key, size_t klen);
+
+/* ---- journal markers ---------------------------------------------------- */
+
+/* Transactions (EXEC): begin = 1 before the first command, 0 after the last.
+ * The journal hook gets {"MULTI"} right before the transaction's first entry
+ * and {"EXEC"} at the end, and nothing at all when no command wrote.  The
+ * hook sees the entries of one transaction from one thread, in order; an
+ * implementation that serialises entries of several threads must keep the
+ * ones between a thread's MULTI and EXEC together. */
+void eng_journal_multi(struct eng_ctx *c, int begin);
+/* Journals a command that changes no key but must reach replicas (PUBLISH). */
+void eng_journal_cmd(struct eng *e, int db, int argc, const struct eng_str *argv);
 
 /* ---- memory ---------------------------------------------------------- */
 
@@ -181,7 +194,8 @@ enum eng_expire_flags { ENG_EXP_NX = 1, ENG_EXP_XX = 2, ENG_EXP_GT = 4, ENG_EXP_
 /* 1 deleted, 0 absent. */
 int eng_del(struct eng_ctx *c, const char *key, size_t klen);
 int eng_exists(struct eng_ctx *c, const char *key, size_t klen);
-/* Type of key (enum eng_type) or -1 when absent.  Touches LRU. */
+/* Type of key (enum eng_type) or -1 when absent.  Like EXISTS, TTL and OBJECT:
+ * counts a keyspace hit or miss, leaves the LRU clock (Redis's NOTOUCH). */
 int eng_type(struct eng_ctx *c, const char *key, size_t klen);
 const char *eng_type_name(int type);
 /* RENAME/RENAMENX: 1 renamed, 0 (nx and dst exists), ERR_NOKEY. */

@@ -11,6 +11,11 @@
 #include "base/num.h"
 #include "engine_int.h"
 
+/* Values up to this size share the key's block (Redis's embstr limit, so that
+ * OBJECT ENCODING answers as Redis does); longer ones get their own block,
+ * where a later APPEND can grow them in place. */
+#define EMBSTR_MAX 44
+
 /* Values that are canonical integers are stored as ENC_INT, as Redis does for
  * strings of up to 20 characters. */
 static int as_int(const char *p, size_t n, int64_t *v) { return n <= 20 && num_parse_i64(p, n, v) == 0; }
@@ -33,10 +38,6 @@ static void view(const struct eng_key *k, struct eng_val *v)
     }
     }
 }
-
-/* Redis's OBJ_ENCODING_EMBSTR_SIZE_LIMIT: a longer value is "raw" in OBJECT
- * ENCODING, so it gets its own block here too. */
-#define EMBSTR_MAX 44
 
 /* may_int: store a canonical integer as ENC_INT (SET does; INCRBYFLOAT's
  * result stays a string, "embstr" in Redis even when it reads "3"). */

@@ -30,13 +30,6 @@
 #include "set.h"
 #include "zset.h"
 
-/* Sets are inputs of the set operations.  Weak, as engine_int.h's type ops:
- * the engine links while t_set.c is being written (and with no t_set.c no
- * key can hold a set, so these are never called then). */
-#pragma weak eng_smembers
-#pragma weak eng_sismember
-#pragma weak eng_scard
-
 _Static_assert(ENG_ZSET_MAX_LISTPACK_VALUE < 256, "listpack lengths are one byte");
 _Static_assert(ENG_ZSET_MAX_LISTPACK_ENTRIES < 65536, "listpack count is 16 bits");
 
@@ -638,8 +631,14 @@ static int within_max_score(const void *ud, double s)
     const struct bound *b = ud;
     return score_below_max(s, b->s, b->ex);
 }
-static int below_min_lex(const void *ud, const char *m, size_t n) { return !lex_gte_min(m, n, ((const struct bound *)ud)->lex); }
-static int within_max_lex(const void *ud, const char *m, size_t n) { return lex_lte_max(m, n, ((const struct bound *)ud)->lex); }
+static int below_min_lex(const void *ud, const char *m, size_t n)
+{
+    return !lex_gte_min(m, n, ((const struct bound *)ud)->lex);
+}
+static int within_max_lex(const void *ud, const char *m, size_t n)
+{
+    return lex_lte_max(m, n, ((const struct bound *)ud)->lex);
+}
 
 struct pred {
     int (*score)(const void *ud, double s);
@@ -1602,14 +1601,41 @@ int eng_zrandmember(struct eng_ctx *c, const char *key, size_t klen, int64_t cou
         emit_ranks(v, 0, len, 0, head, fn, ud);
         return 0;
     }
-    /* Distinct ranks: a partial Fisher-Yates shuffle of all ranks. */
     uint64_t n = (uint64_t)count;
-    uint64_t *ranks = xmalloc(sizeof *ranks * (len ? len : 1));
-    for (uint64_t i = 0; i < len; i++)
-        ranks[i] = i;
-    for (uint64_t i = 0; i < n; i++) {
-        uint64_t j = i + rnd_next(rnd) % (len - i), t = ranks[i];
-        ranks[i] = ranks[j], ranks[j] = t;
+    uint64_t *ranks = xmalloc(sizeof *ranks * (n ? n : 1));
+    if (n * 3 > len) {
+        /* Many: a partial Fisher-Yates shuffle of all ranks (len < 3n). */
+        uint64_t *all = xmalloc(sizeof *all * len);
+        for (uint64_t i = 0; i < len; i++)
+            all[i] = i;
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t j = i + rnd_next(rnd) % (len - i), t = all[i];
+            all[i] = all[j], all[j] = t;
+        }
+        memcpy(ranks, all, sizeof *ranks * n);
+        xfree(all);
+    } else {
+        /* Few: Floyd's sampling, the picks kept in a small open-addressing
+         * set (rank + 1, 0 = empty), so memory is O(count) not O(card). */
+        uint64_t cap = 16;
+        while (cap < n * 2)
+            cap <<= 1;
+        uint64_t *seen = xcalloc(cap, sizeof *seen);
+        for (uint64_t j = len - n, got = 0; j < len; j++) {
+            uint64_t t = rnd_next(rnd) % (j + 1);
+            for (int pass = 0; pass < 2; pass++) {
+                uint64_t h = (t * 0x9E3779B97F4A7C15ULL) & (cap - 1);
+                while (seen[h] && seen[h] != t + 1)
+                    h = (h + 1) & (cap - 1);
+                if (!seen[h]) {
+                    seen[h] = t + 1;
+                    ranks[got++] = t;
+                    break;
+                }
+                t = j; /* t was taken: j cannot be */
+            }
+        }
+        xfree(seen);
     }
     if (head)
         head(ud, (int64_t)n);

@@ -37,50 +37,75 @@ static void unknown_command(struct client *c, struct call *k)
     reject(c, k);
 }
 
-void lock_for_command(struct call *k)
+void key_list_init(struct key_list *l)
 {
-    const struct cmd_def *cmd = k->cmd;
-    int db = k->cl ? k->cl->db : 0;
-    eng_ctx_init(&k->ec, k->srv->eng, db);
-    if (cmd->flags & CMD_NOLOCK)
-        return;
-    if (cmd->flags & CMD_LOCKALL) {
-        eng_lock_all(&k->ec);
-        return;
-    }
-    struct eng_str stack[MAX_STACK_KEYS], *keys = stack;
-    int n = 0;
-    if (cmd->getkeys) {
-        int pos[MAX_STACK_KEYS * 4];
-        int got = cmd->getkeys(k->argc, k->argv, pos, MAX_STACK_KEYS * 4);
-        if (got > MAX_STACK_KEYS)
-            keys = xmalloc(sizeof *keys * (size_t)got);
-        for (int i = 0; i < got; i++)
-            keys[n++] = k->argv[pos[i]];
-    } else if (cmd->first > 0 && cmd->first < k->argc) {
-        int last = cmd->last < 0 ? k->argc + cmd->last : cmd->last;
-        if (last >= k->argc)
-            last = k->argc - 1;
-        int count = (last - cmd->first) / cmd->step + 1;
-        if (count > MAX_STACK_KEYS)
-            keys = xmalloc(sizeof *keys * (size_t)count);
-        for (int i = cmd->first; i <= last; i += cmd->step)
-            keys[n++] = k->argv[i];
-    }
-    eng_lock_keys(&k->ec, keys, n);
-    if (keys != stack)
-        xfree(keys);
+    l->v = l->stack;
+    l->n = 0;
+    l->cap = (int)(sizeof l->stack / sizeof l->stack[0]);
 }
 
-void call_command(struct call *k)
+void key_list_push(struct key_list *l, struct eng_str key)
 {
-    struct server *srv = k->srv;
-    int64_t t0 = clock_mono_us();
-    lock_for_command(k);
-    k->cmd->fn(k);
-    if (k->ec.nlocked)
-        eng_unlock(&k->ec);
-    int64_t dur = clock_mono_us() - t0;
+    if (l->n == l->cap) {
+        l->cap *= 2;
+        if (l->v == l->stack) {
+            l->v = xmalloc(sizeof *l->v * (size_t)l->cap);
+            memcpy(l->v, l->stack, sizeof l->stack);
+        } else {
+            l->v = xrealloc(l->v, sizeof *l->v * (size_t)l->cap);
+        }
+    }
+    l->v[l->n++] = key;
+}
+
+void key_list_release(struct key_list *l)
+{
+    if (l->v != l->stack)
+        xfree(l->v);
+    key_list_init(l);
+}
+
+int command_keys(const struct cmd_def *cmd, int argc, const struct eng_str *argv, struct key_list *out)
+{
+    if (cmd->flags & CMD_NOLOCK)
+        return CMD_NOLOCK;
+    if (cmd->flags & CMD_LOCKALL)
+        return CMD_LOCKALL;
+    if (cmd->getkeys) {
+        /* Room for every argument, so that getkeys can always list them all
+         * (EXEC locks a transaction's keys at once: no handler may relock). */
+        int stack[MAX_STACK_KEYS * 4], *pos = argc > MAX_STACK_KEYS * 4 ? xmalloc(sizeof *pos * (size_t)argc) : stack;
+        int got = cmd->getkeys(argc, argv, pos, argc > MAX_STACK_KEYS * 4 ? argc : MAX_STACK_KEYS * 4);
+        for (int i = 0; i < got; i++)
+            key_list_push(out, argv[pos[i]]);
+        if (pos != stack)
+            xfree(pos);
+    } else if (cmd->first > 0 && cmd->first < argc) {
+        int last = cmd->last < 0 ? argc + cmd->last : cmd->last;
+        if (last >= argc)
+            last = argc - 1;
+        for (int i = cmd->first; i <= last; i += cmd->step)
+            key_list_push(out, argv[i]);
+    }
+    return 0;
+}
+
+void lock_for_command(struct call *k)
+{
+    int db = k->cl ? k->cl->db : 0;
+    eng_ctx_init(&k->ec, k->srv->eng, db);
+    struct key_list keys;
+    key_list_init(&keys);
+    int how = command_keys(k->cmd, k->argc, k->argv, &keys);
+    if (how == CMD_LOCKALL)
+        eng_lock_all(&k->ec);
+    else if (how == 0)
+        eng_lock_keys(&k->ec, keys.v, keys.n);
+    key_list_release(&keys);
+}
+
+static void account(struct call *k, int64_t dur)
+{
     if (k->cl) {
         struct worker *w = k->cl->w;
         struct cmd_stat *st = &w->cmdstats[k->cmd->id];
@@ -90,13 +115,35 @@ void call_command(struct call *k)
             st->failed++, w->errors++;
         w->commands++;
     }
-    int64_t slower = srv->cfg->slowlog_log_slower_than;
+    int64_t slower = k->srv->cfg->slowlog_log_slower_than;
     if (slower >= 0 && dur >= slower && !(k->cmd->flags & CMD_SKIP_SLOWLOG))
-        slowlog_push(srv, k->cl, k->argc, k->argv, dur);
+        slowlog_push(k->srv, k->cl, k->argc, k->argv, dur);
 }
 
-static int is_paused_for(struct server *srv, const struct cmd_def *cmd)
+void call_command(struct call *k)
 {
+    int64_t t0 = clock_mono_us();
+    lock_for_command(k);
+    k->cmd->fn(k);
+    if (k->ec.nlocked)
+        eng_unlock(&k->ec);
+    account(k, clock_mono_us() - t0);
+}
+
+void call_locked(struct call *k)
+{
+    int64_t t0 = clock_mono_us();
+    k->cmd->fn(k);
+    account(k, clock_mono_us() - t0);
+}
+
+static _Thread_local struct client *current_client;
+
+struct client *client_current(void) { return current_client; }
+
+static int is_paused_for(struct server *srv, struct client *c, const struct cmd_def *cmd)
+{
+    unsigned flags = cmd->flags | (cmd->fn == cmd_exec ? multi_queued_flags(c) : 0);
     int64_t until = atomic_load_explicit(&srv->pause_until_ms, memory_order_relaxed);
     if (!until)
         return 0;
@@ -106,7 +153,18 @@ static int is_paused_for(struct server *srv, const struct cmd_def *cmd)
     }
     if (atomic_load(&srv->pause_all))
         return 1;
-    return (cmd->flags & CMD_WRITE) != 0;
+    return (flags & CMD_WRITE) != 0;
+}
+
+/* Redis's OOM rule: deny-oom commands, and in MULTI anything queued (queues
+ * grow memory too), and EXEC of a transaction holding a deny-oom command. */
+static int oom_checked(struct client *c, const struct cmd_def *cmd)
+{
+    if (cmd->flags & CMD_DENYOOM)
+        return 1;
+    if (cmd->fn == cmd_exec)
+        return (multi_queued_flags(c) & CMD_DENYOOM) != 0;
+    return (c->flags & CL_MULTI) && cmd->fn != cmd_discard && cmd->fn != cmd_quit && cmd->fn != cmd_reset;
 }
 
 /* Returns 0 when the request was consumed, 1 when it must wait (pause). */
@@ -139,17 +197,35 @@ int dispatch_request(struct client *c, int argc, const struct eng_str *argv)
         reject(c, &k);
         return 0;
     }
-    if (is_paused_for(srv, cmd)) {
+    if ((c->flags & CL_MULTI) && (cmd->flags & CMD_NOMULTI) && !multi_is_control(cmd)) {
+        reply_error(&k, "ERR Command not allowed inside a transaction");
+        reject(c, &k);
+        return 0;
+    }
+    if (is_paused_for(srv, c, cmd)) {
         c->flags |= CL_PAUSED;
         return 1;
     }
-    if ((cmd->flags & CMD_DENYOOM) && srv->cfg->maxmemory > 0 && eng_make_room(srv->eng) == ERR_OOM) {
+    if (srv->cfg->maxmemory > 0 && oom_checked(c, cmd) && eng_make_room(srv->eng) == ERR_OOM) {
         reply_errcode(&k, ERR_OOM);
         reject(c, &k);
         return 0;
     }
+    /* In MULTI everything but the transaction's own commands is queued
+     * (multi.c); MONITOR sees it when EXEC runs it, as in Redis. */
+    if ((c->flags & CL_MULTI) && !multi_is_control(cmd)) {
+        multi_queue(c, cmd, argc, argv);
+        resp_w_simplen(&c->obuf, "QUEUED", 6);
+        return 0;
+    }
     if (atomic_load_explicit(&srv->nmonitors, memory_order_relaxed) && !(cmd->flags & CMD_SKIP_MONITOR))
         monitor_feed(srv, c, argc, argv);
+    current_client = c;
     call_command(&k);
+    current_client = NULL;
+    /* Clients blocked on keys this command pushed to are served now, after
+     * it, as Redis does after each command (blocking.c). */
+    if (cmd->flags & CMD_WRITE || cmd->fn == cmd_exec)
+        blocking_serve_ready(srv);
     return 0;
 }

@@ -175,6 +175,9 @@ static void on_cron(uv_timer_t *t)
             client_flush(c); /* re-checks the soft output limit over time */
         }
     }
+    /* Backstop for pushes made outside a dispatched command on a worker
+     * (anything else serves right after the push): cheap when none. */
+    blocking_serve_ready(srv);
     if (now - w->ops_sample_ms >= 1000) {
         w->ops_sample_ms = now;
         w->ops_sample_cmds = w->commands;
@@ -304,6 +307,7 @@ struct server *server_new(struct server_config *sc, struct cfg *conf, const char
     pthread_mutex_init(&s->slowlog_lock, NULL);
     s->nworkers = (int)sc->shards;
     s->workers = xcalloc((size_t)s->nworkers, sizeof *s->workers);
+    features_init(s); /* transactions, pub/sub, blocking: registries and engine hooks */
     int ncmds;
     cmd_table(&ncmds);
     for (int i = 0; i < s->nworkers; i++) {
@@ -326,7 +330,11 @@ struct server *server_new(struct server_config *sc, struct cfg *conf, const char
     return s;
 }
 
-void server_set_hooks(struct server *s, const struct server_hooks *h) { s->hooks = *h; }
+void server_set_hooks(struct server *s, const struct server_hooks *h)
+{
+    s->hooks = *h;
+    features_set_journal(s); /* the engine's journal hook forwards to h->journal */
+}
 
 static void worker_main(void *arg)
 {
@@ -418,6 +426,7 @@ void server_free(struct server *s)
     }
     xfree(s->slowlog);
     xfree(s->workers);
+    features_free(s);
     xfree(s->conf_path);
     pthread_mutex_destroy(&s->clients_lock);
     pthread_mutex_destroy(&s->slowlog_lock);

@@ -10,6 +10,7 @@
 #include "base/config.h"
 
 struct eng;
+struct eng_str;
 
 /* Output buffer limit of one client class (client-output-buffer-limit). */
 struct obuf_limit {
@@ -45,6 +46,7 @@ struct server_config {
     char *pidfile;
     int appendonly; /* always "no": accepted so Redis config files and tools work */
     int64_t max_multibulk;
+    int64_t notify_keyspace_events; /* letters as bits (pubsub.c), K/E included */
 };
 
 /* Registers the server's option table; returns the struct its values land in
@@ -63,6 +65,13 @@ struct server_hooks {
     int (*save_on_shutdown)(void *ud, int explicit_save);
     /* 1 when this node is a replica (HELLO's role). */
     int (*is_replica)(void *ud);
+    /* The write journal (replication).  The engine's hooks belong to the
+     * server (keyspace notifications, WATCH, blocked clients need them), so
+     * the journal comes through here rather than eng_set_hooks(): do not
+     * call eng_set_hooks() once the server exists.  Same contract as
+     * struct eng_hooks.journal; "MULTI" and
+     * "EXEC" wrap the writes of a transaction (eng_journal_multi). */
+    void (*journal)(void *ud, int db, int argc, const struct eng_str *argv);
 };
 
 struct server;

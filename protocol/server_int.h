@@ -212,6 +212,11 @@ struct server {
         void (*on_close)(struct client *c);
         void (*on_reset)(struct client *c); /* RESET */
     } hooks_internal;
+    /* Registries of transactions (WATCH), pub/sub and blocked clients, each
+     * behind its own lock (multi.c, pubsub.c, blocking.c). */
+    struct watch_reg *watch;
+    struct pubsub *pubsub;
+    struct block_reg *blocking;
 };
 
 /* ---- the call context handed to handlers -------------------------------- */
@@ -265,6 +270,67 @@ int dispatch_request(struct client *c, int argc, const struct eng_str *argv);
 void call_command(struct call *k);
 /* The shards of the command's keys, locked into k->ec. */
 void lock_for_command(struct call *k);
+
+/* Runs k's handler with k->ec already locked by the caller (EXEC), with the
+ * statistics and slow log of call_command. */
+void call_locked(struct call *k);
+/* The keys of a request by its table row (first/last/step or getkeys).
+ * Returns 0 with the keys in *out, or CMD_LOCKALL / CMD_NOLOCK when the
+ * command locks everything or by itself.  out borrows argv. */
+struct key_list {
+    struct eng_str *v;
+    int n, cap;
+    struct eng_str stack[16];
+};
+void key_list_init(struct key_list *l);
+void key_list_push(struct key_list *l, struct eng_str key);
+void key_list_release(struct key_list *l);
+int command_keys(const struct cmd_def *cmd, int argc, const struct eng_str *argv, struct key_list *out);
+/* The client whose request this thread is running, or NULL (cron, bot). */
+struct client *client_current(void);
+
+/* ---- transactions, pub/sub, blocking ------------------------------------ */
+
+/* features.c: creates the registries, installs the engine's notify/modified/
+ * ready hooks (and the journal forwarder) and the client close/reset hooks. */
+void features_init(struct server *s);
+void features_free(struct server *s);
+void features_set_journal(struct server *s); /* after server_set_hooks */
+
+/* multi.c.  MULTI/EXEC/DISCARD/WATCH/UNWATCH, QUIT and RESET run inside
+ * MULTI; anything else is queued by the dispatcher. */
+int multi_is_control(const struct cmd_def *cmd);
+void multi_queue(struct client *c, const struct cmd_def *cmd, int argc, const struct eng_str *argv);
+unsigned multi_queued_flags(const struct client *c); /* union of the queued rows' flags */
+int multi_executing(const struct client *c);         /* inside EXEC: blocking commands don't block */
+void multi_client_gone(struct client *c);            /* close, RESET: discard and unwatch */
+struct watch_reg *watch_reg_new(void);
+void watch_reg_free(struct watch_reg *r);
+/* Engine hook: a key (NULL: every key of db, db -1: of every db) changed. */
+void watch_touch(struct server *s, int db, const char *key, size_t klen);
+
+/* pubsub.c */
+struct pubsub *pubsub_new(void);
+void pubsub_free(struct pubsub *p);
+void pubsub_client_gone(struct client *c); /* close, RESET: unsubscribes all */
+/* Engine hook: a keyspace event (called under shard locks; only posts). */
+void pubsub_notify(struct server *s, int db, int cls, const char *event, const char *key, size_t klen);
+/* Channels, patterns and shard channels with subscribers (INFO stats). */
+void pubsub_counts(struct server *s, uint64_t *channels, uint64_t *patterns, uint64_t *shard);
+/* notify-keyspace-events: parse/format the letters, and the engine's mask. */
+int notify_flags_parse(const char *s, int64_t *flags);
+void notify_flags_format(int64_t flags, struct buf *out);
+unsigned notify_engine_mask(int64_t flags);
+
+/* blocking.c */
+struct block_reg *block_reg_new(void);
+void block_reg_free(struct block_reg *r);
+void blocking_client_gone(struct client *c); /* close: leaves no registry entry */
+/* Engine hook: a list/zset key got elements (under shard locks; records). */
+void blocking_ready(struct server *s, int db, const char *key, size_t klen);
+/* Serves the clients blocked on keys that got elements, in arrival order.
+ * Call with no engine lock held, after any command that may push. */
+void blocking_serve_ready(struct server *srv);
 
 void slowlog_push(struct server *srv, struct client *c, int argc, const struct eng_str *argv, int64_t usec);
 void monitor_feed(struct server *srv, struct client *c, int argc, const struct eng_str *argv);

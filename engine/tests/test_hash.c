@@ -192,6 +192,8 @@ static void test_basic(void **state)
     EVENTS("hset");
     assert_int_equal(eng_hsetnx(&C, S("new"), S("c"), S("9")), 1);
     assert_string_equal(dump("new"), "c=9");
+    JOURNAL("HSET new c 9");
+    EVENTS("hset");
     /* HDEL: the key goes with its last field */
     struct eng_str del[3] = {{S("zz")}, {S("a")}, {S("b")}};
     assert_int_equal(eng_hdel(&C, S("h"), del, 3, &n), 0);
@@ -362,12 +364,12 @@ static void test_hincrbyfloat(void **state)
 }
 
 /* HRANDFIELD: collects field names in order. */
-static char picked[300][16];
+static char picked[500][16];
 static int npicked;
 static void pick_head(void *ud, int64_t n) { *(int64_t *)ud = n; }
 static void pick_pair(void *ud, const char *f, size_t fl, const char *v, size_t vl)
 {
-    assert_true(fl < 16 && npicked < 300);
+    assert_true(fl < 16 && npicked < 500);
     memcpy(picked[npicked], f, fl);
     picked[npicked++][fl] = '\0';
     assert_int_equal(vl, fl); /* the fixtures store each field's name as its value */
@@ -417,6 +419,7 @@ static void test_hrandfield(void **state)
         hset1("big", f, f);
     }
     assert_string_equal(enc("big"), "hashtable");
+    jtake();
     check_rand("big", 200);
     /* every field of a small hash comes up in repeated single picks */
     int seen[20] = {0};
@@ -520,21 +523,26 @@ static void test_type_ops(void **state)
     end();
 }
 
-/* A session of 5 short fields is one key block plus one value block: no more
- * than Redis's robj + listpack + dictEntry + sds key (about 136 bytes). */
+/* Sessions of 5 short fields: one key block plus one value block each, and a
+ * bucket slot.  Redis 7.0 spends about 139 bytes on each (dictEntry, sds
+ * key, robj, listpack); we must not spend more. */
 static void test_session_memory(void **state)
 {
     begin();
     int64_t before = alloc_used();
     struct eng_str fv[10] = {{S("state")}, {S("idle")}, {S("lang")}, {S("en")},    {S("step")},
                              {S("0")},     {S("amount")}, {S("100")}, {S("addr")}, {S("x")}};
+    char key[32];
     int64_t n;
-    assert_int_equal(eng_hset(&C, S("session:123456"), fv, 5, &n), 0);
-    int64_t used = alloc_used() - before;
-    int64_t usage = eng_memory_usage(&C, S("session:123456"));
-    assert_true(used <= 112); /* the bucket array may have grown: counted in usage instead */
-    assert_true(usage <= 112);
-    assert_string_equal(enc("session:123456"), "listpack");
+    for (int i = 0; i < 10000; i++) {
+        snprintf(key, sizeof key, "session:%d", 100000 + i);
+        assert_int_equal(eng_hset(&C, S(key), fv, 5, &n), 0);
+    }
+    int64_t per = (alloc_used() - before) / 10000;
+    printf("test_hash: %lld bytes per session hash\n", (long long)per);
+    assert_true(per <= 120);
+    assert_true(eng_memory_usage(&C, S("session:100000")) <= 112);
+    assert_string_equal(enc("session:100000"), "listpack");
     end();
 }
 
@@ -583,7 +591,7 @@ static void test_random_vs_model(void **state)
     eng_set_hooks(E, &h);
     static struct model m[4];
     memset(m, 0, sizeof m);
-    char key[8], f[16], v[24];
+    char key[16], f[24], v[24];
     for (int op = 0; op < 4000; op++) {
         int ki = rand() % 4, fi = rand() % (ki == 0 ? 20 : NF);
         snprintf(key, sizeof key, "k%d", ki);

@@ -339,7 +339,7 @@ static void test_encodings(void **state)
     assert_int_equal(r, 124);
     assert_string_equal(enc(&c, "a"), "int");
     /* INCRBYFLOAT stores its result as a string, even an integral one. */
-    char out[64];
+    char out[ENG_LDBL_CHARS];
     size_t outlen;
     set(&c, "f", "1");
     assert_int_equal(eng_incrbyfloat(&c, "f", 1, -1, out, &outlen), 0);
@@ -410,7 +410,7 @@ static void test_incrby(void **state)
 
 static void incrf_ok(struct eng_ctx *c, const char *start, long double delta, const char *want)
 {
-    char out[64];
+    char out[ENG_LDBL_CHARS];
     size_t n = 0;
     if (start)
         set(c, "f", start);
@@ -428,7 +428,7 @@ static void incrf_ok(struct eng_ctx *c, const char *start, long double delta, co
 
 static void incrf_err(struct eng_ctx *c, const char *start, long double delta, int err)
 {
-    char out[64];
+    char out[ENG_LDBL_CHARS];
     size_t n = 0;
     set(c, "f", start);
     jreset();
@@ -450,6 +450,21 @@ static void test_incrbyfloat(void **state)
     incrf_ok(&c, "0.1", -0.1L, "0");
     incrf_ok(&c, "-1", 0.5L, "-0.5");
     incrf_ok(&c, "3", 1.0e-5L, "3.00001");
+    /* Long results are printed whole, as Redis does (301 digits here). */
+    {
+        char out[ENG_LDBL_CHARS];
+        size_t n = 0;
+        set(&c, "f", "1e300");
+        assert_int_equal(eng_incrbyfloat(&c, "f", 1, 1, out, &n), 0);
+        assert_int_equal(n, 301);
+        assert_int_equal(strspn(out, "0123456789"), 301);
+        assert_int_equal(out[0], '1');
+        JOURNAL("SET f 1e300 | SET f <301 bytes> KEEPTTL");
+        int64_t len;
+        assert_int_equal(eng_strlen(&c, "f", 1, &len), 0);
+        assert_int_equal(len, 301);
+        assert_string_equal(enc(&c, "f"), "raw");
+    }
     incrf_err(&c, "1", INFINITY, ERR_NAN);
     incrf_err(&c, "1", -INFINITY, ERR_NAN);
     incrf_err(&c, "1", NAN, ERR_NAN);
@@ -461,7 +476,7 @@ static void test_incrbyfloat(void **state)
     incrf_err(&c, "", 1, ERR_NOTFLOAT);
     /* The TTL stays (that is why the journal says KEEPTTL). */
     int64_t t = c.now_ms + 5000;
-    char out[64];
+    char out[ENG_LDBL_CHARS];
     size_t n;
     assert_int_equal(eng_expire_at(&c, "f", 1, t, 0), 1);
     assert_int_equal(eng_incrbyfloat(&c, "f", 1, 2, out, &n), ERR_NOTFLOAT);
@@ -724,7 +739,7 @@ static void test_journal_replays(void **state)
     struct eng_hooks h = {.journal = replay};
     eng_set_hooks(E, &h);
     static const char *vals[] = {"1", "-5", "abc", "10.5", "9223372036854775806", "", "0", "x y"};
-    char key[8];
+    char key[16];
     struct eng_ctx c;
     begin(&c);
     int64_t now = c.now_ms;
@@ -734,7 +749,7 @@ static void test_journal_replays(void **state)
         size_t kl = strlen(key);
         const char *v = vals[rand() % 8];
         int64_t n;
-        char out[64];
+        char out[ENG_LDBL_CHARS];
         size_t outlen;
         struct buf old = BUF_INIT;
         int had;
