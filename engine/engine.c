@@ -151,6 +151,7 @@ void eng_ctx_init(struct eng_ctx *c, struct eng *e, int db)
     c->nlocked = 0;
     memset(c->locked, 0, sizeof c->locked);
     c->txn = 0;
+    c->quiet = 0;
 }
 
 static void lock_mask(struct eng_ctx *c, const uint64_t *want)
@@ -226,6 +227,8 @@ struct eng_db *eng__db(struct eng_ctx *c, const char *key, size_t klen)
 void eng__changed(struct eng_ctx *c, const char *key, size_t klen, int cls, const char *event)
 {
     struct eng *e = c->e;
+    if (c->quiet)
+        return;
     eng__shard(c, key, klen)->dirty++;
     if (event && e->hooks.notify && (e->hooks.notify_mask & (unsigned)cls))
         e->hooks.notify(e->hooks.ud, c->db, cls, event, key, klen);
@@ -235,13 +238,13 @@ void eng__changed(struct eng_ctx *c, const char *key, size_t klen, int cls, cons
 
 void eng__signal_ready(struct eng_ctx *c, const char *key, size_t klen)
 {
-    if (c->e->hooks.ready)
+    if (c->e->hooks.ready && !c->quiet)
         c->e->hooks.ready(c->e->hooks.ud, c->db, key, klen);
 }
 
 void eng__journal_db(struct eng_ctx *c, int db, int argc, const struct eng_str *argv)
 {
-    if (!c->e->hooks.journal)
+    if (!c->e->hooks.journal || c->quiet)
         return;
     if (c->txn == 1) { /* the transaction's first write: open it now */
         c->txn = 2;
@@ -271,7 +274,7 @@ void eng__journal(struct eng_ctx *c, int argc, const struct eng_str *argv) { eng
 
 void eng__journalf(struct eng_ctx *c, const char *fmt, ...)
 {
-    if (!c->e->hooks.journal)
+    if (!c->e->hooks.journal || c->quiet)
         return;
     struct eng_str argv[16];
     char nums[16][24];

@@ -116,6 +116,7 @@ struct eng_ctx {
     int nlocked;
     uint64_t locked[ENG_MAX_SHARDS / 64];
     int txn; /* eng_journal_multi: 0 none, 1 MULTI owed before the next entry, 2 MULTI journaled */
+    int quiet; /* set by a snapshot load: no journal, notification, modified or ready hook, no dirty count */
 };
 
 void eng_ctx_init(struct eng_ctx *c, struct eng *e, int db);

@@ -323,25 +323,21 @@ static void hash_free(void *v)
     xfree(v);
 }
 
-struct mem_sum {
-    size_t n;
-};
-
 static int add_node_mem(void *ud, struct dict_node *n)
 {
-    ((struct mem_sum *)ud)->n += xmalloc_size(n);
+    *(size_t *)ud += xmalloc_size(n);
     return 0;
 }
 
 static size_t hash_mem(const void *v)
 {
-    struct mem_sum s = {xmalloc_size(v)};
+    size_t n = xmalloc_size(v);
     if (*(const uint8_t *)v == TAG_TABLE) {
         struct htab *t = (struct htab *)v;
-        s.n += dict_table_bytes(&t->d);
-        dict_foreach(&t->d, add_node_mem, &s);
+        n += dict_table_bytes(&t->d);
+        dict_foreach(&t->d, add_node_mem, &n);
     }
-    return s.n;
+    return n;
 }
 
 static int dup_node(void *ud, struct dict_node *n)

@@ -802,6 +802,47 @@ static int fold_visit(void *ud, const struct elem *e)
     return 0;
 }
 
+struct diff1 {
+    struct eng_key **sets;
+    int n;
+    struct eng_key *into;
+};
+
+static int diff1_visit(void *ud, const struct elem *e)
+{
+    struct diff1 *x = ud;
+    for (int j = 1; j < x->n; j++)
+        if (x->sets[j] && (x->sets[j] == x->sets[0] || contains(x->sets[j], e)))
+            return 0;
+    add(x->into, e);
+    return 0;
+}
+
+/* SDIFF as Redis 7.0 computes it, so that the result's encoding is the same:
+ * algorithm 1 (members of the first set in none of the others) unless adding
+ * all of the first set and removing the others' is estimated to be cheaper.
+ * The second may pass through a hashtable that the first never builds. */
+static void diff(struct eng_key **sets, int n, struct eng_key *r)
+{
+    int64_t one = 0, two = 0;
+    for (int j = 0; j < n; j++)
+        if (sets[j])
+            one += scard(sets[0]), two += scard(sets[j]);
+    if (one / 2 <= two) {
+        struct diff1 x = {sets, n, r};
+        each(sets[0], diff1_visit, &x);
+        return;
+    }
+    for (int j = 0; j < n; j++) {
+        if (!sets[j])
+            continue;
+        struct fold f = {r, j == 0};
+        each(sets[j], fold_visit, &f);
+        if (scard(r) == 0)
+            break;
+    }
+}
+
 /* Builds the result of op over sets into a new set named name. */
 static struct eng_key *compute(enum eng_setop op, struct eng_key **sets, int n, int missing, const char *name,
                                size_t nlen)
@@ -813,17 +854,15 @@ static struct eng_key *compute(enum eng_setop op, struct eng_key **sets, int n, 
             struct inter x = {sets, n, 0, 0, r, NULL, 0};
             each(sets[0], inter_visit, &x);
         }
-        return r;
-    }
-    if (op == ENG_SETOP_DIFF && !sets[0])
-        return r;
-    for (int i = 0; i < n; i++) {
-        if (!sets[i])
-            continue;
-        struct fold f = {r, op == ENG_SETOP_UNION || i == 0};
-        each(sets[i], fold_visit, &f);
-        if (op == ENG_SETOP_DIFF && scard(r) == 0)
-            break;
+    } else if (op == ENG_SETOP_DIFF) {
+        if (sets[0])
+            diff(sets, n, r);
+    } else {
+        for (int i = 0; i < n; i++) {
+            struct fold f = {r, 1};
+            if (sets[i])
+                each(sets[i], fold_visit, &f);
+        }
     }
     return r;
 }

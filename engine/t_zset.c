@@ -692,11 +692,115 @@ static void rank_interval(uint64_t len, int64_t start, int64_t stop, int rev, ui
     }
 }
 
-/* The members a range covers, as forward ranks [*lo, *hi). */
-static void z_interval(void *v, const struct eng_zrange *r, uint64_t *lo, uint64_t *hi)
+/* Redis's sdscmplex on bounds: "-" below and "+" above every string. */
+static int lex_bounds_cmp(const struct eng_zlex *a, const struct eng_zlex *b)
+{
+    int ia = a->kind == ENG_ZLEX_MIN ? -1 : a->kind == ENG_ZLEX_MAX, ib = b->kind == ENG_ZLEX_MIN ? -1 : b->kind == ENG_ZLEX_MAX;
+    if (ia || ib)
+        return ia == ib ? 0 : ia < ib ? -1 : 1;
+    return cmp_bytes(a->p, a->n, b->p, b->n);
+}
+
+/* Redis's zslIsInLexRange/zzlIsInLexRange: a sane range (min below max),
+ * the last member not below min, the first not above max. */
+static int lex_may_match(void *v, const struct eng_zrange *r)
+{
+    int cmp = lex_bounds_cmp(&r->lmin, &r->lmax);
+    if (cmp > 0 || (cmp == 0 && (r->lmin.kind != ENG_ZLEX_INCL || r->lmax.kind != ENG_ZLEX_INCL)))
+        return 0;
+    uint64_t len = z_len(v);
+    if (!len)
+        return 0;
+    struct zit first, last;
+    size_t n;
+    double s;
+    zit_seek(v, 0, &first);
+    zit_seek(v, len - 1, &last);
+    const char *m = zit_get(&last, &n, &s);
+    if (!lex_gte_min(m, n, &r->lmin))
+        return 0;
+    m = zit_get(&first, &n, &s);
+    return lex_lte_max(m, n, &r->lmax);
+}
+
+/* A lex range in a listpack, scanned exactly as Redis does: forward from
+ * the first member not below min while members are not above max, or (rev)
+ * backward from the last member not above max while members are not below
+ * min.  With equal scores (the documented case) this is the same run either
+ * way; with mixed scores it keeps Redis's answers.  The LIMIT offset is
+ * skipped the same way, before the run's end is looked for. */
+static int lp_gte_min(const unsigned char *e, const struct eng_zlex *b)
+{
+    size_t n;
+    const char *m = lp_member(e, &n);
+    return lex_gte_min(m, n, b);
+}
+static int lp_lte_max(const unsigned char *e, const struct eng_zlex *b)
+{
+    size_t n;
+    const char *m = lp_member(e, &n);
+    return lex_lte_max(m, n, b);
+}
+
+static void lp_lex_interval(struct zlp *lp, const struct eng_zrange *r, int64_t offset, uint64_t *lo, uint64_t *hi)
+{
+    *lo = *hi = 0;
+    if (offset < 0 || (uint64_t)offset >= lp->count)
+        return;
+    if (!r->rev) {
+        uint64_t i = 0;
+        uint32_t o = 0;
+        while (o < lp->used && !lp_gte_min(lp->p + o, &r->lmin))
+            o += (uint32_t)lp_esize(lp->p + o), i++;
+        if (o >= lp->used || !lp_lte_max(lp->p + o, &r->lmax))
+            return;
+        for (; offset && o < lp->used; offset--)
+            o += (uint32_t)lp_esize(lp->p + o), i++;
+        *lo = i;
+        while (o < lp->used && lp_lte_max(lp->p + o, &r->lmax))
+            o += (uint32_t)lp_esize(lp->p + o), i++;
+        *hi = i;
+        return;
+    }
+    /* Backward: i counts the entries up to and including the one at o. */
+    uint64_t i = lp->count;
+    uint32_t o = lp->used - ((uint32_t)lp->p[lp->used - 1] + 10);
+    while (!lp_lte_max(lp->p + o, &r->lmax)) {
+        if (--i == 0)
+            return;
+        o -= (uint32_t)lp->p[o - 1] + 10;
+    }
+    if (!lp_gte_min(lp->p + o, &r->lmin))
+        return;
+    for (; offset; offset--) {
+        if (--i == 0)
+            return;
+        o -= (uint32_t)lp->p[o - 1] + 10;
+    }
+    *hi = i;
+    while (i && lp_gte_min(lp->p + o, &r->lmin)) {
+        if (--i)
+            o -= (uint32_t)lp->p[o - 1] + 10;
+    }
+    *lo = i;
+}
+
+/* The members a range covers, as forward ranks [*lo, *hi).  *skipped (may
+ * be NULL: no LIMIT) is set when the LIMIT offset was applied already. */
+static void z_interval(void *v, const struct eng_zrange *r, uint64_t *lo, uint64_t *hi, int *skipped)
 {
     if (r->by == ENG_ZBY_RANK) {
         rank_interval(z_len(v), r->start, r->stop, r->rev, lo, hi);
+        return;
+    }
+    if (r->by == ENG_ZBY_LEX && !lex_may_match(v, r)) {
+        *lo = *hi = 0;
+        return;
+    }
+    if (r->by == ENG_ZBY_LEX && is_lp(v)) {
+        lp_lex_interval(v, r, skipped ? r->offset : 0, lo, hi);
+        if (skipped)
+            *skipped = 1;
         return;
     }
     struct bound bmin = {r->min, r->minex, &r->lmin}, bmax = {r->max, r->maxex, &r->lmax};
@@ -713,21 +817,21 @@ static void z_interval(void *v, const struct eng_zrange *r, uint64_t *lo, uint64
 
 /* Applies LIMIT: the sub-interval handed out, as forward ranks [*a, *b),
  * counted from the low end (forward) or the high end (rev). */
-static void apply_limit(const struct eng_zrange *r, uint64_t lo, uint64_t hi, uint64_t *a, uint64_t *b)
+static void apply_limit(const struct eng_zrange *r, int64_t offset, uint64_t lo, uint64_t hi, uint64_t *a, uint64_t *b)
 {
     uint64_t n = hi - lo;
     if (r->by != ENG_ZBY_RANK) {
-        if (r->offset < 0 || (uint64_t)r->offset >= n) {
+        if (offset < 0 || (n && (uint64_t)offset >= n)) {
             *a = *b = lo;
             return;
         }
-        n -= (uint64_t)r->offset;
+        n -= (uint64_t)offset;
         if (r->limit >= 0 && (uint64_t)r->limit < n)
             n = (uint64_t)r->limit;
         if (r->rev)
-            hi -= (uint64_t)r->offset;
+            hi -= (uint64_t)offset;
         else
-            lo += (uint64_t)r->offset;
+            lo += (uint64_t)offset;
     }
     if (r->rev)
         *a = hi - n, *b = hi;
@@ -1048,8 +1152,9 @@ int eng_zrange(struct eng_ctx *c, const char *key, size_t klen, const struct eng
     if (!k)
         return err ? err : ERR_NOKEY;
     uint64_t lo, hi, a, b;
-    z_interval(k->v.p, r, &lo, &hi);
-    apply_limit(r, lo, hi, &a, &b);
+    int skipped = 0;
+    z_interval(k->v.p, r, &lo, &hi, &skipped);
+    apply_limit(r, skipped ? 0 : r->offset, lo, hi, &a, &b);
     emit_ranks(k->v.p, a, b, r->rev, head, fn, ud);
     return 0;
 }
@@ -1062,7 +1167,7 @@ int eng_zcount(struct eng_ctx *c, const char *key, size_t klen, const struct eng
         return err;
     uint64_t lo = 0, hi = 0;
     if (k)
-        z_interval(k->v.p, r, &lo, &hi);
+        z_interval(k->v.p, r, &lo, &hi, NULL);
     *n = (int64_t)(hi - lo);
     return 0;
 }
@@ -1080,7 +1185,7 @@ int eng_zremrange(struct eng_ctx *c, const char *key, size_t klen, const struct 
     struct eng_zrange fwd = *r;
     fwd.rev = 0;
     uint64_t lo, hi;
-    z_interval(k->v.p, &fwd, &lo, &hi);
+    z_interval(k->v.p, &fwd, &lo, &hi, NULL);
     if (lo >= hi)
         return 0;
     z_del_ranks(k->v.p, lo, hi);
@@ -1159,8 +1264,9 @@ int eng_zrangestore(struct eng_ctx *c, const char *dst, size_t dlen, const char 
     uint64_t a = 0, b = 0;
     if (k) {
         uint64_t lo, hi;
-        z_interval(k->v.p, r, &lo, &hi);
-        apply_limit(r, lo, hi, &a, &b);
+        int skipped = 0;
+        z_interval(k->v.p, r, &lo, &hi, &skipped);
+        apply_limit(r, skipped ? 0 : r->offset, lo, hi, &a, &b);
     }
     void *v = k ? copy_ranks(k->v.p, a, b) : lp_new(0);
     if (a < b)
@@ -1597,8 +1703,8 @@ int eng_zrandmember(struct eng_ctx *c, const char *key, size_t klen, int64_t cou
         }
         return 0;
     }
-    if ((uint64_t)count >= len) {
-        emit_ranks(v, 0, len, 0, head, fn, ud);
+    if ((uint64_t)count >= len) { /* the whole set, highest first as Redis */
+        emit_ranks(v, 0, len, 1, head, fn, ud);
         return 0;
     }
     uint64_t n = (uint64_t)count;

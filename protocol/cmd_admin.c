@@ -13,7 +13,9 @@
  *   +1700000000.123456 [0 127.0.0.1:50000] "set" "k" "v"\r\n
  *
  * the time, the db and address of the client that ran the command, then its
- * arguments quoted as Redis's sdscatrepr() does.
+ * arguments quoted as Redis's sdscatrepr() does.  The dispatcher feeds a
+ * command after it ran (dispatch.c, account()), with passwords redacted
+ * (args_for_log()).
  *
  * LATENCY: no latency monitor here, so its reports are empty. */
 #include <stdio.h>
@@ -258,6 +260,48 @@ static void append_repr(struct buf *b, const char *p, size_t n)
         }
     }
     buf_putc(b, '"');
+}
+
+/* Which arguments Redis 7 redacts, as its handlers do while parsing: AUTH
+ * all of them (unless a syntax error stops it first), HELLO the two after
+ * each AUTH it gets to.  Sets redact[i]; returns how many. */
+static int redacted_positions(const struct call *k, char *redact)
+{
+    int n = 0;
+    if (k->cmd->fn == cmd_auth && k->argc <= 3) {
+        for (int i = 1; i < k->argc; i++)
+            redact[i] = 1, n++;
+    } else if (k->cmd->fn == cmd_hello && k->argc >= 2) {
+        int64_t ver;
+        if (num_parse_i64(k->argv[1].p, k->argv[1].n, &ver) < 0 || ver < 2 || ver > 3)
+            return 0;
+        for (int i = 2; i < k->argc; i++) {
+            int left = k->argc - i - 1;
+            if (arg_is(k, i, "AUTH") && left >= 2)
+                redact[i + 1] = redact[i + 2] = 1, n += 2, i += 2;
+            else if (arg_is(k, i, "SETNAME") && left >= 1)
+                i++;
+            else
+                break;
+        }
+    }
+    return n;
+}
+
+const struct eng_str *args_for_log(const struct call *k, struct eng_str **copy)
+{
+    static const char shown[] = "(redacted)";
+    *copy = NULL;
+    if (k->cmd->fn != cmd_auth && k->cmd->fn != cmd_hello)
+        return k->argv;
+    char *redact = xcalloc((size_t)k->argc, 1);
+    if (redacted_positions(k, redact)) {
+        *copy = xmalloc(sizeof **copy * (size_t)k->argc);
+        for (int i = 0; i < k->argc; i++)
+            (*copy)[i] = redact[i] ? (struct eng_str){shown, sizeof shown - 1} : k->argv[i];
+    }
+    xfree(redact);
+    return *copy ? *copy : k->argv;
 }
 
 struct monitor_target {

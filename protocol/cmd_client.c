@@ -120,7 +120,7 @@ static void describe(struct server *srv, struct client *c, const struct call *se
             argv_mem += self->argv[i].n;
     uint64_t tot = sizeof *c + qcap + ocap + c->wbuf.cap + (uint64_t)c->argv_cap * sizeof *c->argv + argv_mem;
     if (!cmdname)
-        cmdname = c->last_cmd ? c->last_cmd->name : "NULL";
+        cmdname = c->last_cmd ? c->last_cmd->fullname : "NULL";
     flags_letters(c, flags);
     buf_printf(out, "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=%d sub=0 psub=0 ssub=0 ",
                (unsigned long long)c->id, c->addr, c->laddr, c->fd, c->name ? c->name : "",
@@ -421,15 +421,17 @@ static void client_unpause(struct call *k)
 
 /* ---- CLIENT REPLY / NO-EVICT / TRACKING ------------------------------------- */
 
+/* The flags only; the dispatcher cuts the replies (dispatch.c). */
 static void client_reply(struct call *k)
 {
     if (arg_is(k, 2, "on")) {
-        k->cl->flags &= ~CL_NO_REPLY;
+        k->cl->flags &= ~(CL_NO_REPLY | CL_REPLY_SKIP);
         reply_ok(k);
     } else if (arg_is(k, 2, "off")) {
         k->cl->flags |= CL_NO_REPLY; /* no reply, this one included */
     } else if (arg_is(k, 2, "skip")) {
-        reply_error(k, "ERR CLIENT REPLY SKIP is not supported");
+        if (!(k->cl->flags & CL_NO_REPLY))
+            k->cl->flags |= CL_REPLY_SKIP_NEXT; /* this one has no reply either */
     } else {
         reply_syntax(k);
     }
@@ -448,6 +450,25 @@ static void client_tracking(struct call *k) { reply_error(k, "ERR CLIENT TRACKIN
 
 static void client_getredir(struct call *k) { resp_w_int(k->out, -1); }
 
+/* Tracking is never on: Redis's answers for a client without it. */
+static void client_trackinginfo(struct call *k)
+{
+    resp_w_map(k->out, k->proto, 3);
+    resp_w_bulkstr(k->out, "flags");
+    resp_w_set(k->out, k->proto, 1);
+    resp_w_bulkstr(k->out, "off");
+    resp_w_bulkstr(k->out, "redirect");
+    resp_w_int(k->out, -1);
+    resp_w_bulkstr(k->out, "prefixes");
+    resp_w_array(k->out, 0);
+}
+
+static void client_caching(struct call *k)
+{
+    reply_error(k, "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT "
+                   "mode enabled");
+}
+
 /* ---- dispatch ------------------------------------------------------------- */
 
 static void client_help(struct call *k);
@@ -465,11 +486,15 @@ static const struct subcmd subcmds[] = {
     {"no-evict", 3, client_no_evict},
     {"tracking", -3, client_tracking},
     {"getredir", 2, client_getredir},
+    {"trackinginfo", 2, client_trackinginfo},
+    {"caching", 3, client_caching},
     {"help", 2, client_help},
 };
 
 static const char *const help[] = {
     "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+    "CACHING (YES|NO)",
+    "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
     "GETREDIR",
     "    Return the client ID we are redirecting to when tracking is enabled.",
     "GETNAME",
@@ -500,10 +525,15 @@ static const char *const help[] = {
     "    Stop the current client pause, resuming traffic.",
     "PAUSE <timeout> [WRITE|ALL]",
     "    Suspend all, or just write, clients for <timeout> milliseconds.",
-    "REPLY (ON|OFF)",
+    "REPLY (ON|OFF|SKIP)",
     "    Control the replies sent to the current connection.",
     "SETNAME <name>",
     "    Assign the name <name> to the current connection.",
+    "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+    "         [OPTIN] [OPTOUT] [NOLOOP]",
+    "    Control server assisted client side caching.",
+    "TRACKINGINFO",
+    "    Report tracking status for the current connection.",
     "NO-EVICT (ON|OFF)",
     "    Protect current client connection from eviction.",
     "HELP",

@@ -97,7 +97,8 @@ static int is_group(const struct cmd_def *c, const char *g) { return c->group &&
 static unsigned categories(const struct cmd_def *c)
 {
     unsigned m = 0;
-    for (size_t i = 0; i < sizeof group_cats / sizeof group_cats[0]; i++)
+    /* a container (CONFIG...) declares no category: its subcommands do */
+    for (size_t i = 0; i < sizeof group_cats / sizeof group_cats[0] && !c->nsubs; i++)
         if (is_group(c, group_cats[i].group))
             m |= 1u << group_cats[i].cat;
     if (c->flags & CMD_WRITE)
@@ -106,9 +107,10 @@ static unsigned categories(const struct cmd_def *c)
         m |= 1u << CAT_READ;
     if (c->flags & CMD_ADMIN)
         m |= 1u << CAT_ADMIN | 1u << CAT_DANGEROUS;
-    /* DBSIZE, FLUSHDB...: server commands on the keyspace; a command that
-     * needs every shard (KEYS, FLUSHALL) is one Redis calls dangerous */
-    if (is_group(c, "server") && (c->flags & (CMD_WRITE | CMD_READONLY)))
+    /* DBSIZE, FLUSHDB...: server commands on the keyspace (not MEMORY
+     * USAGE); a command that needs every shard (KEYS, FLUSHALL) is one
+     * Redis calls dangerous */
+    if (is_group(c, "server") && !c->parent && (c->flags & (CMD_WRITE | CMD_READONLY)))
         m |= 1u << CAT_KEYSPACE;
     if (c->flags & CMD_LOCKALL)
         m |= 1u << CAT_DANGEROUS;
@@ -127,36 +129,19 @@ static int shows_flag(const struct cmd_def *c, int i)
     return flag_names[i].flag != CMD_PUBSUB || is_group(c, "pubsub");
 }
 
-static void full_name(const struct cmd_def *c, const struct cmd_def *parent, struct buf *b)
-{
-    buf_reset(b);
-    if (parent && !strchr(c->name, '|'))
-        buf_printf(b, "%s|", parent->name);
-    buf_puts(b, c->name);
-}
-
-static int count_subs(const struct cmd_def *c)
-{
-    int n = 0;
-    for (const struct cmd_def *s = c->subs; s && s->name; s++)
-        n++;
-    return n;
-}
 
 /* ---- COMMAND INFO ---------------------------------------------------------- */
 
-static void info_entry(struct call *k, const struct cmd_def *c, const struct cmd_def *parent)
+static void info_entry(struct call *k, const struct cmd_def *c)
 {
-    struct buf name = BUF_INIT;
     unsigned cats = categories(c);
     int nflags = 0, ncats = 0;
-    full_name(c, parent, &name);
     for (int i = 0; i < NFLAGS; i++)
         nflags += shows_flag(c, i);
     for (int i = 0; i < CAT__COUNT; i++)
         ncats += (cats >> i) & 1;
     resp_w_array(k->out, 10);
-    resp_w_bulk(k->out, name.p, name.len);
+    resp_w_bulkstr(k->out, c->fullname);
     resp_w_int(k->out, c->arity);
     resp_w_set(k->out, k->proto, nflags + (c->getkeys != NULL));
     for (int i = 0; i < NFLAGS; i++)
@@ -177,24 +162,9 @@ static void info_entry(struct call *k, const struct cmd_def *c, const struct cmd
     }
     resp_w_set(k->out, k->proto, 0); /* tips */
     resp_w_array(k->out, 0);         /* key specs */
-    resp_w_array(k->out, count_subs(c));
-    for (const struct cmd_def *s = c->subs; s && s->name; s++)
-        info_entry(k, s, c);
-    buf_release(&name);
-}
-
-/* A command by name, "parent|sub" included; *parent gets the container. */
-static const struct cmd_def *lookup_full(const struct eng_str *s, const struct cmd_def **parent)
-{
-    const char *bar = memchr(s->p, '|', s->n);
-    *parent = NULL;
-    if (!bar)
-        return cmd_lookup(s->p, s->n);
-    const struct cmd_def *p = cmd_lookup(s->p, (size_t)(bar - s->p));
-    if (!p)
-        return NULL;
-    *parent = p;
-    return cmd_lookup_sub(p, bar + 1, s->n - (size_t)(bar - s->p) - 1);
+    resp_w_array(k->out, c->nsubs);
+    for (int i = 0; i < c->nsubs; i++)
+        info_entry(k, &c->subs[i]);
 }
 
 static void command_info(struct call *k)
@@ -204,14 +174,14 @@ static void command_info(struct call *k)
     if (k->argc <= 2) { /* COMMAND, COMMAND INFO: every command */
         resp_w_array(k->out, n);
         for (int i = 0; i < n; i++)
-            info_entry(k, &t[i], NULL);
+            info_entry(k, &t[i]);
         return;
     }
     resp_w_array(k->out, k->argc - 2);
     for (int i = 2; i < k->argc; i++) {
-        const struct cmd_def *parent, *c = lookup_full(&k->argv[i], &parent);
+        const struct cmd_def *c = cmd_lookup_full(k->argv[i].p, k->argv[i].n);
         if (c)
-            info_entry(k, c, parent);
+            info_entry(k, c);
         else
             resp_w_null(k->out, k->proto);
     }
@@ -496,15 +466,15 @@ static void put_field(struct call *k, const char *name, const char *value)
     resp_w_bulkstr(k->out, value);
 }
 
-static void docs_entry(struct call *k, const struct cmd_def *c, const struct cmd_def *parent)
+/* Redis's addReplyCommandDocs(): fields in its order, absent when empty. */
+static void docs_entry(struct call *k, const struct cmd_def *c)
 {
-    struct buf name = BUF_INIT;
     struct arg_list args;
-    int nsubs = count_subs(c);
+    int nsubs = c->nsubs;
     arg_parse(c->args, &args);
-    int fields = 1 + !!c->summary + !!c->since + !!c->complexity + (args.n > 0) + (nsubs > 0);
-    full_name(c, parent, &name);
-    resp_w_bulk(k->out, name.p, name.len);
+    int fields = 1 + !!c->summary + !!c->since + !!c->complexity + !!c->doc_flags + !!c->deprecated_since +
+                 !!c->replaced_by + (c->nhistory > 0) + (args.n > 0) + (nsubs > 0);
+    resp_w_bulkstr(k->out, c->fullname);
     resp_w_map(k->out, k->proto, fields);
     if (c->summary)
         put_field(k, "summary", c->summary);
@@ -513,6 +483,27 @@ static void docs_entry(struct call *k, const struct cmd_def *c, const struct cmd
     put_field(k, "group", c->group ? c->group : "server");
     if (c->complexity)
         put_field(k, "complexity", c->complexity);
+    if (c->doc_flags) {
+        resp_w_bulkstr(k->out, "doc_flags");
+        resp_w_set(k->out, k->proto, !!(c->doc_flags & CMD_DOC_DEPRECATED) + !!(c->doc_flags & CMD_DOC_SYSCMD));
+        if (c->doc_flags & CMD_DOC_DEPRECATED)
+            resp_w_simple(k->out, "deprecated");
+        if (c->doc_flags & CMD_DOC_SYSCMD)
+            resp_w_simple(k->out, "syscmd");
+    }
+    if (c->deprecated_since)
+        put_field(k, "deprecated_since", c->deprecated_since);
+    if (c->replaced_by)
+        put_field(k, "replaced_by", c->replaced_by);
+    if (c->nhistory) {
+        resp_w_bulkstr(k->out, "history");
+        resp_w_set(k->out, k->proto, c->nhistory);
+        for (int i = 0; i < c->nhistory; i++) {
+            resp_w_array(k->out, 2);
+            resp_w_bulkstr(k->out, c->history[i].since);
+            resp_w_bulkstr(k->out, c->history[i].changes);
+        }
+    }
     if (args.n) {
         resp_w_bulkstr(k->out, "arguments");
         arg_reply(k, args.v, args.n);
@@ -521,10 +512,9 @@ static void docs_entry(struct call *k, const struct cmd_def *c, const struct cmd
     if (nsubs) {
         resp_w_bulkstr(k->out, "subcommands");
         resp_w_map(k->out, k->proto, nsubs);
-        for (const struct cmd_def *s = c->subs; s->name; s++)
-            docs_entry(k, s, c);
+        for (int i = 0; i < nsubs; i++)
+            docs_entry(k, &c->subs[i]);
     }
-    buf_release(&name);
 }
 
 static void command_docs(struct call *k)
@@ -534,7 +524,7 @@ static void command_docs(struct call *k)
     if (k->argc == 2) {
         resp_w_map(k->out, k->proto, n);
         for (int i = 0; i < n; i++)
-            docs_entry(k, &t[i], NULL);
+            docs_entry(k, &t[i]);
         return;
     }
     /* unknown names are left out, so count first */
@@ -542,9 +532,9 @@ static void command_docs(struct call *k)
         if (pass)
             resp_w_map(k->out, k->proto, found);
         for (int i = 2; i < k->argc; i++) {
-            const struct cmd_def *parent, *c = lookup_full(&k->argv[i], &parent);
+            const struct cmd_def *c = cmd_lookup_full(k->argv[i].p, k->argv[i].n);
             if (c && pass)
-                docs_entry(k, c, parent);
+                docs_entry(k, c);
             found += c && !pass;
         }
     }
@@ -561,7 +551,7 @@ static void command_count(struct call *k)
 
 enum list_filter { LF_NONE, LF_MODULE, LF_ACLCAT, LF_PATTERN };
 
-static int list_keep(const struct cmd_def *c, const struct buf *name, int filter, const struct eng_str *arg)
+static int list_keep(const struct cmd_def *c, int filter, const struct eng_str *arg)
 {
     switch (filter) {
     case LF_MODULE:
@@ -572,26 +562,22 @@ static int list_keep(const struct cmd_def *c, const struct buf *name, int filter
                 return (categories(c) >> i) & 1;
         return 0;
     case LF_PATTERN:
-        return glob_match(arg->p, arg->n, name->p, name->len, 1);
+        return glob_match(arg->p, arg->n, c->fullname, strlen(c->fullname), 1);
     }
     return 1;
 }
 
 /* Appends the matching names (subcommands after their container) to names
  * as bulk strings; returns how many. */
-static int list_names(const struct cmd_def *c, const struct cmd_def *parent, int filter, const struct eng_str *arg,
-                      struct buf *names)
+static int list_names(const struct cmd_def *c, int filter, const struct eng_str *arg, struct buf *names)
 {
-    struct buf name = BUF_INIT;
     int n = 0;
-    full_name(c, parent, &name);
-    if (list_keep(c, &name, filter, arg)) {
-        resp_w_bulk(names, name.p, name.len);
+    if (list_keep(c, filter, arg)) {
+        resp_w_bulkstr(names, c->fullname);
         n++;
     }
-    for (const struct cmd_def *s = c->subs; s && s->name; s++)
-        n += list_names(s, c, filter, arg, names);
-    buf_release(&name);
+    for (int i = 0; i < c->nsubs; i++)
+        n += list_names(&c->subs[i], filter, arg, names);
     return n;
 }
 
@@ -611,7 +597,7 @@ static void command_list(struct call *k)
         return;
     }
     for (int i = 0; i < n; i++)
-        count += list_names(&t[i], NULL, filter, k->argc == 5 ? &k->argv[4] : NULL, &names);
+        count += list_names(&t[i], filter, k->argc == 5 ? &k->argv[4] : NULL, &names);
     resp_w_array(k->out, count);
     buf_append(k->out, names.p, names.len);
     buf_release(&names);
@@ -636,7 +622,7 @@ static void command_getkeys(struct call *k)
 {
     const struct eng_str *argv = k->argv + 2;
     int argc = k->argc - 2, n;
-    const struct cmd_def *parent, *c = lookup_full(&argv[0], &parent);
+    const struct cmd_def *container, *c = cmd_resolve(argc, argv, &container); /* OBJECT ENCODING k: object|encoding */
     if (!c) {
         reply_error(k, "ERR Invalid command specified");
         return;

@@ -156,8 +156,7 @@ static void config_set(struct call *k)
 static void config_resetstat(struct call *k)
 {
     struct server *srv = k->srv;
-    int ncmds;
-    cmd_table(&ncmds);
+    int ncmds = cmd_id_count(); /* subcommands included */
     for (int i = 0; i < srv->nworkers; i++) {
         struct worker *w = &srv->workers[i];
         memset(w->cmdstats, 0, sizeof *w->cmdstats * (size_t)ncmds);

@@ -348,24 +348,31 @@ static void sec_cpu(struct info_ctx *x, struct buf *o)
 
 static void sec_empty(struct info_ctx *x, struct buf *o) {}
 
+/* One command's line, once it was called or rejected (as Redis), then its
+ * subcommands' (cmdstat_config|get...): a container's own line counts only
+ * what ran as the container itself (COMMAND alone). */
+static void commandstats_of(struct info_ctx *x, const struct cmd_def *c, struct buf *o)
+{
+    struct cmd_stat s = {0};
+    for (int w = 0; w < x->srv->nworkers; w++) {
+        const struct cmd_stat *ws = &x->srv->workers[w].cmdstats[c->id];
+        s.calls += ws->calls, s.usec += ws->usec, s.rejected += ws->rejected, s.failed += ws->failed;
+    }
+    if (s.calls || s.rejected || s.failed)
+        buf_printf(o, "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,failed_calls=%llu\r\n",
+                   c->fullname, (unsigned long long)s.calls, (unsigned long long)s.usec,
+                   s.calls ? (double)s.usec / (double)s.calls : 0.0, (unsigned long long)s.rejected,
+                   (unsigned long long)s.failed);
+    for (int i = 0; i < c->nsubs; i++)
+        commandstats_of(x, &c->subs[i], o);
+}
+
 static void sec_commandstats(struct info_ctx *x, struct buf *o)
 {
     int n;
     const struct cmd_def *t = cmd_table(&n);
-    for (int i = 0; i < n; i++) {
-        struct cmd_stat s = {0};
-        for (int w = 0; w < x->srv->nworkers; w++) {
-            const struct cmd_stat *ws = &x->srv->workers[w].cmdstats[t[i].id];
-            s.calls += ws->calls, s.usec += ws->usec, s.rejected += ws->rejected, s.failed += ws->failed;
-        }
-        /* Redis lists a command once it was called or rejected */
-        if (!s.calls && !s.rejected && !s.failed)
-            continue;
-        buf_printf(o, "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,failed_calls=%llu\r\n",
-                   t[i].name, (unsigned long long)s.calls, (unsigned long long)s.usec,
-                   s.calls ? (double)s.usec / (double)s.calls : 0.0, (unsigned long long)s.rejected,
-                   (unsigned long long)s.failed);
-    }
+    for (int i = 0; i < n; i++)
+        commandstats_of(x, &t[i], o);
 }
 
 static void sec_cluster(struct info_ctx *x, struct buf *o) { buf_puts(o, "cluster_enabled:0\r\n"); }

@@ -286,7 +286,7 @@ void cmd_object(struct call *k)
             "    Return the number of references of the value associated with the specified",
             "    <key>.",
             "HELP",
-            "    Print this help."};
+            "    Prints this help."};
         resp_w_array(k->out, sizeof help / sizeof help[0]);
         for (size_t i = 0; i < sizeof help / sizeof help[0]; i++)
             resp_w_simple(k->out, help[i]);
@@ -333,8 +333,7 @@ void cmd_memory(struct call *k)
             reply_syntax(k);
             return;
         }
-        eng_lock_keys(&k->ec, &k->argv[2], 1);
-        int64_t n = eng_memory_usage(&k->ec, K(2));
+        int64_t n = eng_memory_usage(&k->ec, K(2)); /* memory|usage's row locked the key */
         if (n < 0)
             resp_w_null(k->out, k->proto);
         else
@@ -357,12 +356,27 @@ void cmd_memory(struct call *k)
         static const char doctor[] = "Hi Sam, I can't find any memory issue in your instance. I can only "
                                      "account for what occurs on this base.";
         resp_w_verbatim(k->out, k->proto, "txt", doctor, sizeof doctor - 1);
+    } else if (arg_is(k, 1, "PURGE") && k->argc == 2) {
+        reply_ok(k); /* nothing to give back: Redis's answer without jemalloc */
+    } else if (arg_is(k, 1, "MALLOC-STATS") && k->argc == 2) {
+        static const char none[] = "Stats not supported for the current allocator";
+        resp_w_verbatim(k->out, k->proto, "txt", none, sizeof none - 1);
     } else if (arg_is(k, 1, "HELP") && k->argc == 2) {
         static const char *const help[] = {
-            "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:", "DOCTOR",
-            "    Return memory problems reports.", "STATS", "    Return information about the memory usage of the server.",
-            "USAGE <key> [SAMPLES <count>]", "    Return memory in bytes used by <key> and its value.", "HELP",
-            "    Print this help."};
+            "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "DOCTOR",
+            "    Return memory problems reports.",
+            "MALLOC-STATS",
+            "    Return internal statistics report from the memory allocator.",
+            "PURGE",
+            "    Attempt to purge dirty pages for reclamation by the allocator.",
+            "STATS",
+            "    Return information about the memory usage of the server.",
+            "USAGE <key> [SAMPLES <count>]",
+            "    Return memory in bytes used by <key> and its value. Nested values are",
+            "    sampled up to <count> times (default: 5, 0 means sample all).",
+            "HELP",
+            "    Prints this help."};
         resp_w_array(k->out, sizeof help / sizeof help[0]);
         for (size_t i = 0; i < sizeof help / sizeof help[0]; i++)
             resp_w_simple(k->out, help[i]);

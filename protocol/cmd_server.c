@@ -177,7 +177,7 @@ void cmd_reset(struct call *k)
         c->flags &= ~CL_MONITOR;
         atomic_fetch_sub(&k->srv->nmonitors, 1);
     }
-    c->flags &= ~(CL_NO_REPLY);
+    c->flags &= ~(CL_NO_REPLY | CL_REPLY_SKIP_NEXT); /* not CL_REPLY_SKIP: a SKIP before RESET skips its reply */
     c->db = 0;
     c->proto = 2;
     k->proto = 2;

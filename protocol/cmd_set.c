@@ -191,7 +191,7 @@ int cmd_sintercard_keys(int argc, const struct eng_str *argv, int *pos, int max)
 {
     int64_t n = intercard_numkeys(argc, argv);
     if (n < 0 || n > max)
-        return -1; /* the handler reports it, or locks a long key list itself */
+        return -1; /* the handler reports it */
     for (int i = 0; i < n; i++)
         pos[i] = 2 + i;
     return (int)n;
@@ -220,10 +220,6 @@ void cmd_sintercard(struct call *k)
             return;
         }
     }
-    /* More keys than the dispatcher's getkeys can list: nothing is locked
-     * yet, so take the keys' shards here. */
-    if (k->ec.nlocked == 0)
-        eng_lock_keys(&k->ec, &k->argv[2], (int)numkeys);
     int64_t card = 0;
     int rc = eng_sintercard(&k->ec, &k->argv[2], (int)numkeys, limit, &card);
     reply_count_rc(k, rc, card);

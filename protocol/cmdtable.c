@@ -1,8 +1,15 @@
-/* cmdtable.c: the command table built from commands.def, and name lookup.
+/* cmdtable.c: the command table built from commands.def, its subcommands
+ * (subcommands.def) and documentation (docs.def), and name lookup.
  * Lookup is on the hot path (every request): names are folded to lower case
- * into a small stack buffer and found in an open-addressing table built once. */
+ * into a small stack buffer and found in an open-addressing table built once;
+ * a container's subcommands (a dozen at most) are searched in order.
+ *
+ * Ids: the commands of commands.def take 0..NCMDS-1 in row order, the
+ * subcommands NCMDS.. in subcommands.def's order (cmd_id_count()). */
 #include <ctype.h>
+#include <pthread.h>
 #include <string.h>
+#include <strings.h>
 
 #include "server_int.h"
 
@@ -20,9 +27,52 @@ static struct cmd_def table[] = {
 };
 #define NCMDS ((int)(sizeof table / sizeof table[0]))
 
+/* Subcommands; their container's row is found by name when the table is
+ * built (sub_parent[i] is the container of subs[i]). */
+#define SUB(parent_, name_, fn_, arity_, flags_, first_, last_, step_, args_)                            \
+    {.name = name_, .fullname = #parent_ "|" name_, .fn = fn_, .arity = arity_, .flags = flags_, \
+     .first = first_, .last = last_, .step = step_, .args = args_},
+static struct cmd_def subs[] = {
+#include "subcommands.def"
+};
+#undef SUB
+#define SUB(parent_, name_, fn_, arity_, flags_, first_, last_, step_, args_) #parent_,
+static const char *const sub_parent[] = {
+#include "subcommands.def"
+};
+#undef SUB
+#define NSUBS ((int)(sizeof subs / sizeof subs[0]))
+
+/* Documentation rows, merged into the commands they name. */
+struct cmd_doc {
+    const char *name, *summary, *since, *complexity;
+    unsigned flags;
+    const char *deprecated_since, *replaced_by;
+};
+#define DOC(name_, summary_, since_, complexity_, flags_, deprecated_, replaced_) \
+    {name_, summary_, since_, complexity_, flags_, deprecated_, replaced_},
+#define HIST(name_, since_, changes_)
+static const struct cmd_doc docs[] = {
+#include "docs.def"
+};
+#undef DOC
+#undef HIST
+#define DOC(name_, summary_, since_, complexity_, flags_, deprecated_, replaced_)
+#define HIST(name_, since_, changes_) {since_, changes_},
+static const struct cmd_history history[] = {
+#include "docs.def"
+};
+#undef HIST
+#define HIST(name_, since_, changes_) name_,
+static const char *const history_of[] = {
+#include "docs.def"
+};
+#undef HIST
+#undef DOC
+
 #define SLOTS 1024 /* power of two, well above twice the number of commands */
 static const struct cmd_def *slots[SLOTS];
-static int built;
+static pthread_once_t built = PTHREAD_ONCE_INIT;
 
 static uint32_t name_hash(const char *s, size_t n)
 {
@@ -32,29 +82,8 @@ static uint32_t name_hash(const char *s, size_t n)
     return h;
 }
 
-static void build(void)
+static const struct cmd_def *find(const char *low, size_t n)
 {
-    for (int i = 0; i < NCMDS; i++) {
-        table[i].id = i;
-        /* commands.def cannot spell a dash: names like "client-kill" don't
-         * exist at top level, so the row name is the command name. */
-        uint32_t h = name_hash(table[i].name, strlen(table[i].name)) & (SLOTS - 1);
-        while (slots[h])
-            h = (h + 1) & (SLOTS - 1);
-        slots[h] = &table[i];
-    }
-    built = 1;
-}
-
-const struct cmd_def *cmd_lookup(const char *name, size_t n)
-{
-    char low[32];
-    if (n == 0 || n >= sizeof low)
-        return NULL;
-    if (!built)
-        build();
-    for (size_t i = 0; i < n; i++)
-        low[i] = (char)tolower((unsigned char)name[i]);
     uint32_t h = name_hash(low, n) & (SLOTS - 1);
     for (const struct cmd_def *c; (c = slots[h]); h = (h + 1) & (SLOTS - 1))
         if (strlen(c->name) == n && memcmp(c->name, low, n) == 0)
@@ -62,20 +91,122 @@ const struct cmd_def *cmd_lookup(const char *name, size_t n)
     return NULL;
 }
 
+/* The lookups, for build() and after it. */
+static const struct cmd_def *lookup(const char *name, size_t n)
+{
+    char low[32];
+    if (n == 0 || n >= sizeof low)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        low[i] = (char)tolower((unsigned char)name[i]);
+    return find(low, n);
+}
+
+static const struct cmd_def *lookup_full(const char *name, size_t n)
+{
+    const char *bar = memchr(name, '|', n);
+    if (!bar)
+        return lookup(name, n);
+    const struct cmd_def *p = lookup(name, (size_t)(bar - name));
+    return p ? cmd_lookup_sub(p, bar + 1, n - (size_t)(bar - name) - 1) : NULL;
+}
+
+/* A container's rows are contiguous in subcommands.def: its first row
+ * starts the run, each next one extends it. */
+static void link_subs(void)
+{
+    for (int i = 0; i < NSUBS; i++) {
+        struct cmd_def *p = (struct cmd_def *)find(sub_parent[i], strlen(sub_parent[i]));
+        subs[i].id = NCMDS + i;
+        if (!p)
+            continue; /* its container is not in the table (yet) */
+        if (!p->subs)
+            p->subs = &subs[i];
+        if (p->subs + p->nsubs != &subs[i])
+            continue; /* not contiguous: unreachable, as if absent */
+        p->nsubs++;
+        subs[i].parent = p;
+        subs[i].group = p->group;
+        if (!subs[i].fn)
+            subs[i].fn = p->fn;
+    }
+}
+
+static void merge_docs(void)
+{
+    for (size_t i = 0; i < sizeof docs / sizeof docs[0]; i++) {
+        const struct cmd_doc *d = &docs[i];
+        struct cmd_def *c = (struct cmd_def *)lookup_full(d->name, strlen(d->name));
+        if (!c)
+            continue; /* a Redis command we do not have */
+        c->summary = d->summary, c->since = d->since, c->complexity = d->complexity;
+        c->doc_flags = d->flags, c->deprecated_since = d->deprecated_since, c->replaced_by = d->replaced_by;
+    }
+    /* a command's HIST rows follow each other */
+    for (size_t i = 0; i < sizeof history / sizeof history[0]; i++) {
+        struct cmd_def *c = (struct cmd_def *)lookup_full(history_of[i], strlen(history_of[i]));
+        if (!c)
+            continue;
+        if (!c->history)
+            c->history = &history[i];
+        if (c->history + c->nhistory == &history[i])
+            c->nhistory++;
+    }
+}
+
+static void build(void)
+{
+    for (int i = 0; i < NCMDS; i++) {
+        table[i].id = i;
+        /* commands.def cannot spell a dash: names like "client-kill" don't
+         * exist at top level, so the row name is the command name. */
+        table[i].fullname = table[i].name;
+        uint32_t h = name_hash(table[i].name, strlen(table[i].name)) & (SLOTS - 1);
+        while (slots[h])
+            h = (h + 1) & (SLOTS - 1);
+        slots[h] = &table[i];
+    }
+    link_subs();
+    merge_docs();
+}
+
+const struct cmd_def *cmd_lookup(const char *name, size_t n)
+{
+    pthread_once(&built, build);
+    return lookup(name, n);
+}
+
 const struct cmd_def *cmd_table(int *n)
 {
-    if (!built)
-        build();
+    pthread_once(&built, build);
     *n = NCMDS;
     return table;
 }
 
+int cmd_id_count(void) { return NCMDS + NSUBS; }
+
 const struct cmd_def *cmd_lookup_sub(const struct cmd_def *parent, const char *name, size_t n)
 {
-    if (!parent->subs)
-        return NULL;
-    for (const struct cmd_def *s = parent->subs; s->name; s++)
-        if (strlen(s->name) == n && strncasecmp(s->name, name, n) == 0)
-            return s;
+    for (int i = 0; i < parent->nsubs; i++)
+        if (strlen(parent->subs[i].name) == n && strncasecmp(parent->subs[i].name, name, n) == 0)
+            return &parent->subs[i];
     return NULL;
+}
+
+const struct cmd_def *cmd_lookup_full(const char *name, size_t n)
+{
+    pthread_once(&built, build);
+    return lookup_full(name, n);
+}
+
+const struct cmd_def *cmd_resolve(int argc, const struct eng_str *argv, const struct cmd_def **container)
+{
+    const struct cmd_def *c = cmd_lookup(argv[0].p, argv[0].n);
+    *container = NULL;
+    if (!c || argc < 2 || !c->nsubs)
+        return c; /* a container alone runs as itself (COMMAND) or fails its arity */
+    const struct cmd_def *s = cmd_lookup_sub(c, argv[1].p, argv[1].n);
+    if (!s)
+        *container = c;
+    return s;
 }

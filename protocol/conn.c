@@ -143,8 +143,7 @@ void client_flush(struct client *c)
 {
     if (c->flags & CL_CLOSING)
         return;
-    if (c->flags & CL_NO_REPLY)
-        buf_reset(&c->obuf);
+    /* CLIENT REPLY OFF/SKIP: the dispatcher cuts replies per command */
     if (over_output_limit(c)) {
         log_warn("client closed for overcoming of output buffer limits", "id=%llu addr=%s pending=%zu",
                  (unsigned long long)c->id, c->addr, c->obuf.len + c->wbuf.len - c->wpos);

@@ -2,7 +2,7 @@
  * shares (lookup, arity, authentication, pub/sub context, pauses, memory
  * limit, key locking) happen here once, driven by the command table, so that
  * handlers only do their own work.  Also timing, command statistics, the slow
- * log and MONITOR feeding. */
+ * log, MONITOR feeding and CLIENT REPLY OFF/SKIP. */
 #include <stdio.h>
 #include <string.h>
 
@@ -34,6 +34,20 @@ static void unknown_command(struct client *c, struct call *k)
     }
     int cl = k->argv[0].n > 128 ? 128 : (int)k->argv[0].n;
     reply_error(k, "ERR unknown command '%.*s', with args beginning with: %s", cl, k->argv[0].p, args);
+    reject(c, k);
+}
+
+/* A container (CONFIG...) with an argv[1] none of its subcommands has:
+ * Redis 7's words, with the container as typed, in upper case. */
+static void unknown_subcommand(struct client *c, struct call *k)
+{
+    char up[32]; /* the container was found: its name is shorter */
+    size_t n = k->argv[0].n < sizeof up ? k->argv[0].n : sizeof up - 1;
+    for (size_t i = 0; i < n; i++)
+        up[i] = (char)(k->argv[0].p[i] >= 'a' && k->argv[0].p[i] <= 'z' ? k->argv[0].p[i] - 32 : k->argv[0].p[i]);
+    up[n] = '\0';
+    int sl = k->argv[1].n > 128 ? 128 : (int)k->argv[1].n;
+    reply_error(k, "ERR unknown subcommand '%.*s'. Try %s HELP.", sl, k->argv[1].p, up);
     reject(c, k);
 }
 
@@ -116,8 +130,21 @@ static void account(struct call *k, int64_t dur)
         w->commands++;
     }
     int64_t slower = k->srv->cfg->slowlog_log_slower_than;
-    if (slower >= 0 && dur >= slower && !(k->cmd->flags & CMD_SKIP_SLOWLOG))
-        slowlog_push(k->srv, k->cl, k->argc, k->argv, dur);
+    int slow = slower >= 0 && dur >= slower && !(k->cmd->flags & CMD_SKIP_SLOWLOG);
+    /* MONITOR sees a command after it ran (a transaction's commands at EXEC,
+     * then EXEC), with the db it left the client in (SELECT 3 shows 3), and
+     * never admin commands: Redis 7's call(). */
+    int mon = atomic_load_explicit(&k->srv->nmonitors, memory_order_relaxed) &&
+              !(k->cmd->flags & (CMD_SKIP_MONITOR | CMD_ADMIN));
+    if (!slow && !mon)
+        return;
+    struct eng_str *copy = NULL;
+    const struct eng_str *argv = args_for_log(k, &copy); /* passwords redacted */
+    if (slow)
+        slowlog_push(k->srv, k->cl, k->argc, argv, dur);
+    if (mon)
+        monitor_feed(k->srv, k->cl, k->argc, argv);
+    xfree(copy);
 }
 
 void call_command(struct call *k)
@@ -168,19 +195,24 @@ static int oom_checked(struct client *c, const struct cmd_def *cmd)
 }
 
 /* Returns 0 when the request was consumed, 1 when it must wait (pause). */
-int dispatch_request(struct client *c, int argc, const struct eng_str *argv)
+static int dispatch(struct client *c, int argc, const struct eng_str *argv)
 {
     struct server *srv = c->w->srv;
     struct call k = {.srv = srv, .cl = c, .argc = argc, .argv = argv, .out = &c->obuf, .proto = c->proto};
-    const struct cmd_def *cmd = cmd_lookup(argv[0].p, argv[0].n);
+    /* CONFIG GET runs as the subcommand config|get: its own arity, flags,
+     * keys and statistics (Redis 7's lookupCommand). */
+    const struct cmd_def *container, *cmd = cmd_resolve(argc, argv, &container);
     k.cmd = cmd;
+    c->last_cmd = cmd; /* NULL when unknown: CLIENT LIST shows cmd=NULL, as Redis */
     if (!cmd) {
-        unknown_command(c, &k);
+        if (container)
+            unknown_subcommand(c, &k);
+        else
+            unknown_command(c, &k);
         return 0;
     }
-    c->last_cmd = cmd;
     if ((cmd->arity > 0 && argc != cmd->arity) || argc < -cmd->arity) {
-        reply_error(&k, "ERR wrong number of arguments for '%s' command", cmd->name);
+        reply_error(&k, "ERR wrong number of arguments for '%s' command", cmd->fullname);
         reject(c, &k);
         return 0;
     }
@@ -193,7 +225,7 @@ int dispatch_request(struct client *c, int argc, const struct eng_str *argv)
         reply_error(&k,
                     "ERR Can't execute '%s': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are "
                     "allowed in this context",
-                    cmd->name);
+                    cmd->fullname);
         reject(c, &k);
         return 0;
     }
@@ -218,9 +250,7 @@ int dispatch_request(struct client *c, int argc, const struct eng_str *argv)
         resp_w_simplen(&c->obuf, "QUEUED", 6);
         return 0;
     }
-    if (atomic_load_explicit(&srv->nmonitors, memory_order_relaxed) && !(cmd->flags & CMD_SKIP_MONITOR))
-        monitor_feed(srv, c, argc, argv);
-    current_client = c;
+    current_client = c; /* MONITOR is fed after the command (account()) */
     call_command(&k);
     current_client = NULL;
     /* Clients blocked on keys this command pushed to are served now, after
@@ -228,4 +258,28 @@ int dispatch_request(struct client *c, int argc, const struct eng_str *argv)
     if (cmd->flags & CMD_WRITE || cmd->fn == cmd_exec)
         blocking_serve_ready(srv);
     return 0;
+}
+
+/* CLIENT REPLY OFF / SKIP (Redis's CLIENT_REPLY_OFF and _SKIP): the command
+ * runs and replies as usual, then its reply, errors included, is cut off
+ * here.  A SKIP asked by this command applies to the next one. */
+static void reply_mode_after(struct client *c, size_t mark)
+{
+    if ((c->flags & (CL_NO_REPLY | CL_REPLY_SKIP)) && c->obuf.len >= mark) {
+        c->obuf.len = mark;
+        if (c->obuf.p)
+            c->obuf.p[mark] = '\0';
+    }
+    c->flags &= ~CL_REPLY_SKIP;
+    if (c->flags & CL_REPLY_SKIP_NEXT)
+        c->flags = (c->flags & ~CL_REPLY_SKIP_NEXT) | CL_REPLY_SKIP;
+}
+
+int dispatch_request(struct client *c, int argc, const struct eng_str *argv)
+{
+    size_t mark = c->obuf.len;
+    int rc = dispatch(c, argc, argv);
+    if (rc == 0) /* a paused request runs later: its reply mode too */
+        reply_mode_after(c, mark);
+    return rc;
 }

@@ -16,8 +16,21 @@
 static const char *const loglevels[] = {"debug", "verbose", "notice", "warning", NULL};
 static const char *const logformats[] = {"logfmt", "json", NULL};
 static const char *const appendonly_values[] = {"no", NULL}; /* obentchi persists by snapshots */
-static const char *const policies[] = {"noeviction",     "allkeys-lru",     "volatile-lru", "volatile-ttl",
-                                       "allkeys-random", "volatile-random", NULL};
+/* maxmemory-policy: Redis's names in Redis's order (its error message lists
+ * them so), and the engine's policy for each.  The engine has no LFU: the
+ * LFU policies evict by LRU, close to what they aim at, rather than refuse a
+ * Redis configuration file. */
+static const struct {
+    const char *name;
+    int policy; /* enum eng_policy */
+} policies[] = {
+    {"volatile-lru", ENG_POLICY_VOLATILE_LRU},     {"volatile-lfu", ENG_POLICY_VOLATILE_LRU},
+    {"volatile-random", ENG_POLICY_VOLATILE_RANDOM}, {"volatile-ttl", ENG_POLICY_VOLATILE_TTL},
+    {"allkeys-lru", ENG_POLICY_ALLKEYS_LRU},       {"allkeys-lfu", ENG_POLICY_ALLKEYS_LRU},
+    {"allkeys-random", ENG_POLICY_ALLKEYS_RANDOM}, {"noeviction", ENG_POLICY_NOEVICTION},
+};
+#define NPOLICIES ((int)(sizeof policies / sizeof policies[0]))
+static int policy_named; /* index in policies[] of the name set, for CONFIG GET */
 
 static struct server_config *the_sc;
 static struct eng *the_eng;
@@ -29,6 +42,51 @@ static int apply_memory(const struct cfg_option *o, char *err, size_t errlen)
     if (the_eng)
         eng_set_maxmemory(the_eng, the_sc->maxmemory, the_sc->maxmemory_policy, (int)the_sc->maxmemory_samples);
     return 0;
+}
+
+static int set_policy(const struct cfg_option *o, int argc, const char *const *argv, int append, char *err,
+                      size_t errlen)
+{
+    struct buf names = BUF_INIT;
+    for (int i = 0; i < NPOLICIES; i++) {
+        if (!strcasecmp(argv[0], policies[i].name)) {
+            policy_named = i;
+            *(int *)o->storage = policies[i].policy;
+            if (strstr(policies[i].name, "lfu"))
+                log_warn("maxmemory-policy: LFU is not implemented, keys are evicted by LRU", "policy=%s",
+                         policies[i].name);
+            return 0;
+        }
+        buf_printf(&names, "%s%s", i ? ", " : "", policies[i].name);
+    }
+    snprintf(err, errlen, "argument(s) must be one of the following: %s", names.p);
+    buf_release(&names);
+    return -1;
+}
+
+static void get_policy(const struct cfg_option *o, struct buf *out) { buf_puts(out, policies[policy_named].name); }
+
+/* hz: any int is accepted and brought into 1..500, as Redis's updateHZ();
+ * the workers' crons follow a change at their next tick (server.c). */
+static int set_hz(const struct cfg_option *o, int argc, const char *const *argv, int append, char *err,
+                  size_t errlen)
+{
+    int64_t v;
+    if (num_parse_i64(argv[0], strlen(argv[0]), &v) < 0) {
+        snprintf(err, errlen, "argument couldn't be parsed into an integer");
+        return -1;
+    }
+    if (v < 0 || v > INT32_MAX) {
+        snprintf(err, errlen, "argument must be between 0 and 2147483647 inclusive");
+        return -1;
+    }
+    *(int64_t *)o->storage = v < 1 ? 1 : v > 500 ? 500 : v;
+    return 0;
+}
+
+static void get_hz(const struct cfg_option *o, struct buf *out)
+{
+    buf_printf(out, "%lld", (long long)*(const int64_t *)o->storage);
 }
 
 static int apply_loglevel(const struct cfg_option *o, char *err, size_t errlen)
@@ -109,6 +167,31 @@ static void get_obuf(const struct cfg_option *o, struct buf *out)
 #define OPT_ENUM(n, field, def, names, fl, ap) \
     {.name = n, .type = CFG_ENUM, .flags = fl, .storage = &sc_.field, .dflt = def, .enum_names = names, .apply = ap}
 
+/* notify-keyspace-events: Redis's letters (pubsub.c reads and writes them). */
+static int set_notify(const struct cfg_option *o, int argc, const char *const *argv, int append, char *err,
+                      size_t errlen)
+{
+    int64_t flags = 0;
+    if (argc > 1 || (argc == 1 && notify_flags_parse(argv[0], &flags) < 0)) {
+        snprintf(err, errlen, "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.");
+        return -1;
+    }
+    *(int64_t *)o->storage = flags;
+    return 0;
+}
+
+static void get_notify(const struct cfg_option *o, struct buf *out)
+{
+    notify_flags_format(*(const int64_t *)o->storage, out);
+}
+
+static int apply_notify(const struct cfg_option *o, char *err, size_t errlen)
+{
+    if (the_eng)
+        eng_set_notify_mask(the_eng, notify_engine_mask(the_sc->notify_keyspace_events));
+    return 0;
+}
+
 static struct server_config sc_;
 static struct cfg_option table[] = {
     OPT_INT("port", port, "6379", 0, 65535, CFG_IMMUTABLE, NULL),
@@ -116,7 +199,8 @@ static struct cfg_option table[] = {
     OPT_STR("requirepass", requirepass, "", CFG_SECRET | CFG_FILE_OK, NULL),
     OPT_INT("maxclients", maxclients, "10000", 1, 1000000, 0, NULL),
     OPT_MEM("maxmemory", maxmemory, "0", 0, INT64_MAX, 0, apply_memory),
-    OPT_ENUM("maxmemory-policy", maxmemory_policy, "noeviction", policies, 0, apply_memory),
+    {.name = "maxmemory-policy", .type = CFG_SPECIAL, .storage = &sc_.maxmemory_policy, .dflt = "noeviction",
+     .set = set_policy, .get = get_policy, .apply = apply_memory},
     OPT_INT("maxmemory-samples", maxmemory_samples, "5", 1, 64, 0, apply_memory),
     OPT_STR("dir", dir, "./", 0, apply_dir),
     OPT_STR("logfile", logfile, "", CFG_IMMUTABLE, apply_logfile),
@@ -133,11 +217,16 @@ static struct cfg_option table[] = {
     OPT_INT("timeout", timeout, "0", 0, INT32_MAX, 0, NULL),
     OPT_INT("tcp-backlog", tcp_backlog, "511", 0, 65535, CFG_IMMUTABLE, NULL),
     OPT_INT("tcp-keepalive", tcp_keepalive, "300", 0, INT32_MAX, 0, NULL),
-    OPT_INT("hz", hz, "10", 1, 500, CFG_IMMUTABLE, NULL),
+    {.name = "hz", .type = CFG_SPECIAL, .storage = &sc_.hz, .dflt = "10", .set = set_hz, .get = get_hz},
     OPT_INT("slowlog-log-slower-than", slowlog_log_slower_than, "10000", -1, INT64_MAX, 0, NULL),
     OPT_INT("slowlog-max-len", slowlog_max_len, "128", 0, 1000000, 0, NULL),
     OPT_INT("busy-reply-threshold", busy_reply_threshold, "5000", 0, INT64_MAX, 0, NULL),
     OPT_STR("pidfile", pidfile, "", CFG_IMMUTABLE, NULL),
+    {.name = "notify-keyspace-events", .type = CFG_SPECIAL, .storage = &sc_.notify_keyspace_events, .dflt = "",
+     .set = set_notify, .get = get_notify, .apply = apply_notify},
+    /* Only "no": obentchi runs in the foreground, for containers and systemd
+     * (server_new() refuses "yes" with the reason). */
+    {.name = "daemonize", .type = CFG_BOOL, .flags = CFG_IMMUTABLE, .storage = &sc_.daemonize, .dflt = "no"},
 };
 
 struct server_config *server_options_register(struct cfg *c)

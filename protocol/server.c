@@ -102,7 +102,8 @@ static void on_wake(uv_async_t *a)
             }
             break;
         case MSG_WRITE:
-            if (c) {
+            /* CLIENT REPLY OFF/SKIP silence MONITOR lines too, as in Redis */
+            if (c && !(c->flags & (CL_NO_REPLY | CL_REPLY_SKIP))) {
                 buf_append(&c->obuf, m->data, m->len);
                 client_flush(c);
             }
@@ -141,6 +142,10 @@ static void on_cron(uv_timer_t *t)
     struct server *srv = w->srv;
     int64_t now = clock_wall_ms();
     int64_t period_us = 1000000 / (srv->cfg->hz > 0 ? srv->cfg->hz : 10);
+    /* CONFIG SET hz: libuv scheduled this timer's next tick before calling
+     * us, so the new period holds from the tick after. */
+    if (uv_timer_get_repeat(t) != (uint64_t)(period_us / 1000))
+        uv_timer_set_repeat(t, (uint64_t)(period_us / 1000));
     /* Active expiry for the shards this worker looks after, within a quarter
      * of the cron period (Redis's ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC). */
     int nshards = eng_config(srv->eng)->nshards, mine = 0;
@@ -296,6 +301,11 @@ static void make_run_id(char out[41])
 struct server *server_new(struct server_config *sc, struct cfg *conf, const char *conf_path, struct eng *e,
                           char *err, size_t errlen)
 {
+    if (sc->daemonize) {
+        snprintf(err, errlen, "daemonize yes is not supported: obentchi-server runs in the foreground; let systemd, "
+                              "Docker or Kubernetes run it in the background (set daemonize no)");
+        return NULL;
+    }
     struct server *s = xcalloc(1, sizeof *s);
     s->cfg = sc;
     s->conf = conf;
@@ -308,8 +318,7 @@ struct server *server_new(struct server_config *sc, struct cfg *conf, const char
     s->nworkers = (int)sc->shards;
     s->workers = xcalloc((size_t)s->nworkers, sizeof *s->workers);
     features_init(s); /* transactions, pub/sub, blocking: registries and engine hooks */
-    int ncmds;
-    cmd_table(&ncmds);
+    int ncmds = cmd_id_count(); /* statistics are by command id, subcommands included */
     for (int i = 0; i < s->nworkers; i++) {
         struct worker *w = &s->workers[i];
         w->id = i;

@@ -47,6 +47,7 @@ struct server_config {
     int appendonly; /* always "no": accepted so Redis config files and tools work */
     int64_t max_multibulk;
     int64_t notify_keyspace_events; /* letters as bits (pubsub.c), K/E included */
+    int daemonize;  /* always "no" (server_new refuses "yes"): accepted for Redis config files */
 };
 
 /* Registers the server's option table; returns the struct its values land in

@@ -42,6 +42,8 @@ enum cmd_flags {
     CMD_NOSCRIPT = 1 << 13,
     CMD_SKIP_MONITOR = 1 << 14,
     CMD_SKIP_SLOWLOG = 1 << 15,
+    CMD_LOCKFREE = 1 << 16, /* with CMD_NOLOCK: takes no engine lock at all, so
+                               EXEC may run it under the transaction's locks */
 };
 
 struct call;
@@ -63,8 +65,25 @@ struct cmd_def {
     const char *since;
     const char *complexity;
     const char *args;      /* COMMAND DOCS / hints: "key value [EX seconds|PX ms] ..." */
-    int id;                /* index in the table, set at start */
-    const struct cmd_def *subs; /* subcommands (CLIENT, CONFIG...), NULL-name terminated */
+    int id;                /* index in the table, set at start; subcommands after the commands */
+    /* Subcommands (Redis 7's CONFIG|GET...), rows of subcommands.def: each is
+     * a command of its own for the dispatcher (arity, flags, keys, stats)
+     * whose handler is, unless the row names one, its container's. */
+    const char *fullname;       /* "config|get"; the name for a top-level command */
+    const struct cmd_def *parent; /* the container of a subcommand, else NULL */
+    const struct cmd_def *subs; /* a container's subcommands: nsubs rows */
+    int nsubs;
+    /* The rest of COMMAND DOCS (docs.def): doc flags, deprecation, history. */
+    unsigned doc_flags;         /* enum cmd_doc_flags */
+    const char *deprecated_since, *replaced_by;
+    const struct cmd_history *history;
+    int nhistory;
+};
+
+enum cmd_doc_flags { CMD_DOC_DEPRECATED = 1 << 0, CMD_DOC_SYSCMD = 1 << 1 };
+
+struct cmd_history {
+    const char *since, *changes;
 };
 
 /* Every handler's prototype, from the table (CMDK rows: and their getkeys). */
@@ -75,9 +94,19 @@ struct cmd_def {
 #undef CMD
 
 const struct cmd_def *cmd_lookup(const char *name, size_t n);
+/* The top-level commands (*n of them); subcommands hang off their containers. */
 const struct cmd_def *cmd_table(int *n);
+/* How many command ids there are, subcommands included: the size of arrays
+ * indexed by cmd_def.id (command statistics). */
+int cmd_id_count(void);
 /* The subcommand of parent named by argv[1], or NULL. */
 const struct cmd_def *cmd_lookup_sub(const struct cmd_def *parent, const char *name, size_t n);
+/* A command by its full name, "config|get" included, or NULL. */
+const struct cmd_def *cmd_lookup_full(const char *name, size_t n);
+/* What a request runs, as Redis 7's lookupCommand(): a container's
+ * subcommand when argv[1] names one.  NULL for an unknown command, and for an
+ * unknown subcommand with *container set to the command that lacks it. */
+const struct cmd_def *cmd_resolve(int argc, const struct eng_str *argv, const struct cmd_def **container);
 
 /* ---- clients ------------------------------------------------------------- */
 
@@ -94,7 +123,9 @@ enum client_flags {
     CL_REPLICA = 1 << 9,
     CL_MASTER = 1 << 10,
     CL_CLOSING = 1 << 11,   /* uv_close issued */
-    CL_NO_REPLY = 1 << 12,
+    CL_NO_REPLY = 1 << 12,       /* CLIENT REPLY OFF */
+    CL_REPLY_SKIP_NEXT = 1 << 13, /* CLIENT REPLY SKIP ran: skip the next reply */
+    CL_REPLY_SKIP = 1 << 14,      /* this command's reply is skipped */
 };
 
 struct worker;
@@ -334,6 +365,10 @@ void blocking_serve_ready(struct server *srv);
 
 void slowlog_push(struct server *srv, struct client *c, int argc, const struct eng_str *argv, int64_t usec);
 void monitor_feed(struct server *srv, struct client *c, int argc, const struct eng_str *argv);
+/* k's arguments as MONITOR and the slow log show them: passwords (AUTH's,
+ * HELLO's AUTH username password) read "(redacted)", as in Redis 7.  Returns
+ * k->argv, or a copy in *copy (new; the caller xfrees it, valid with k). */
+const struct eng_str *args_for_log(const struct call *k, struct eng_str **copy);
 
 /* Sections of INFO, written in Redis's format. */
 void info_write(struct server *srv, struct client *cl, const char *section, struct buf *out);

@@ -113,8 +113,17 @@ size_t num_fmt_double(char *dst, size_t cap, double v)
     /* Shortest representation that reads back exactly, as Redis 7 does. */
     for (int prec = 1; prec <= 17; prec++) {
         int n = snprintf(dst, cap, "%.*g", prec, v);
-        if (strtod(dst, NULL) == v)
-            return (size_t)n;
+        if (strtod(dst, NULL) != v)
+            continue;
+        /* Those digits, in the notation %.17g would choose: 30 is "30",
+         * not "3e+01" (%g goes exponential once the exponent reaches the
+         * precision). */
+        char e[40];
+        snprintf(e, sizeof e, "%.*e", prec - 1, v);
+        int exp10 = atoi(strchr(e, 'e') + 1);
+        if (exp10 >= prec && exp10 < 17)
+            n = snprintf(dst, cap, "%.*g", exp10 + 1, v);
+        return (size_t)n;
     }
     return (size_t)snprintf(dst, cap, "%.17g", v);
 }

@@ -1,0 +1,596 @@
+/* snapshot.c: the keyspace as a record stream and back (snapshot.h).
+ *
+ * The writer walks shard by shard, database by database, with dict_scan's
+ * cursor, so a walk can be cut into steps of any size and resumed.  Strings
+ * are read straight from their key block; the other types through their
+ * public read API (hash.h, set.h, list.h, zset.h), so this file knows no
+ * type's inner layout.  Those calls go through the normal lookup, which is
+ * why init silences what a lookup could set off: expiry deletions (the
+ * engine is told it is a replica, so a dead key is only hidden), hooks, and
+ * rehash steps of the dicts being scanned.
+ *
+ * The reader applies records through the same public API, in a quiet
+ * context (engine.h: no journal, notifications or dirty count), so a load
+ * feeds neither replicas nor the save rules.
+ *
+ * Not for: files, framing, compression, checksums, threads (replication/). */
+#include "snapshot.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/err.h"
+#include "engine_int.h"
+#include "hash.h"
+#include "list.h"
+#include "set.h"
+#include "zset.h"
+
+#define DEFAULT_MAX_RECORD (1u << 20)
+#define HEAD_FIXED 11 /* kind:u8 db:u16 expire:i64 */
+
+/* ---- little-endian and varint helpers --------------------------------------- */
+
+static void put_u16(struct buf *b, uint16_t v)
+{
+    unsigned char x[2] = {(unsigned char)v, (unsigned char)(v >> 8)};
+    buf_append(b, x, 2);
+}
+
+static void put_u64(struct buf *b, uint64_t v)
+{
+    unsigned char x[8];
+    for (int i = 0; i < 8; i++)
+        x[i] = (unsigned char)(v >> (8 * i));
+    buf_append(b, x, 8);
+}
+
+static void put_varint(struct buf *b, uint64_t v)
+{
+    unsigned char x[10];
+    int n = 0;
+    do {
+        x[n] = (unsigned char)(v & 0x7F);
+        v >>= 7;
+        if (v)
+            x[n] |= 0x80;
+        n++;
+    } while (v);
+    buf_append(b, x, (size_t)n);
+}
+
+static void put_bytes(struct buf *b, const char *p, size_t n)
+{
+    put_varint(b, n);
+    buf_append(b, p, n);
+}
+
+static void patch_u32(struct buf *b, size_t pos, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        b->p[pos + (size_t)i] = (char)(unsigned char)(v >> (8 * i));
+}
+
+/* ---- writing ------------------------------------------------------------- */
+
+static struct eng_db *walk_db(struct eng_snap_writer *w)
+{
+    return &w->c->e->shards[w->shard].dbs[w->db];
+}
+
+static void pause_all(struct eng *e, int delta)
+{
+    for (int s = 0; s < e->cfg.nshards; s++)
+        for (int d = 0; d < e->cfg.ndb; d++) {
+            e->shards[s].dbs[d].keys.pauserehash += delta;
+            e->shards[s].dbs[d].expires.pauserehash += delta;
+        }
+}
+
+void eng_snap_writer_init(struct eng_snap_writer *w, struct eng_ctx *c, size_t max_record)
+{
+    struct eng *e = c->e;
+    memset(w, 0, sizeof *w);
+    w->c = c;
+    w->max_record = max_record ? max_record : DEFAULT_MAX_RECORD;
+    for (int s = 0; s < e->cfg.nshards; s++)
+        assert(c->locked[s / 64] & (1ULL << (s % 64)));
+    w->saved_replica = e->cfg.replica;
+    w->saved_hooks = e->hooks;
+    e->cfg.replica = 1;
+    memset(&e->hooks, 0, sizeof e->hooks);
+    pause_all(e, 1);
+}
+
+void eng_snap_writer_release(struct eng_snap_writer *w)
+{
+    struct eng *e = w->c->e;
+    pause_all(e, -1);
+    e->cfg.replica = w->saved_replica;
+    e->hooks = w->saved_hooks;
+    xfree(w->pending);
+    w->pending = NULL;
+}
+
+/* One key's records being written: the head record, then continuation
+ * records each time the current one passes max_record bytes. */
+struct rec {
+    struct eng_snap_writer *w;
+    struct buf *out;
+    const struct eng_key *k;
+    int64_t expire;
+    size_t start, count_pos;
+    uint32_t n;
+    int open; /* a record is open (its count not yet patched) */
+};
+
+static void rec_begin(struct rec *r, int cont)
+{
+    struct buf *b = r->out;
+    r->start = b->len;
+    buf_putc(b, (char)(unsigned char)(r->k->type | (cont ? ENG_SNAP_CONT : 0)));
+    put_u16(b, (uint16_t)r->w->c->db);
+    put_u64(b, (uint64_t)r->expire);
+    put_bytes(b, r->k->key, r->k->klen);
+    r->count_pos = b->len;
+    buf_append(b, "\0\0\0\0", 4);
+    r->n = 0;
+    r->open = 1;
+}
+
+static void rec_close(struct rec *r)
+{
+    if (r->open)
+        patch_u32(r->out, r->count_pos, r->n);
+    r->open = 0;
+}
+
+/* Before an element: opens a continuation record when the last one closed. */
+static void rec_elem(struct rec *r)
+{
+    if (!r->open)
+        rec_begin(r, 1);
+}
+
+/* After an element: closes the record once it is big enough. */
+static void rec_elem_done(struct rec *r)
+{
+    r->n++;
+    r->w->counts.elements++;
+    if (r->out->len - r->start >= r->w->max_record)
+        rec_close(r);
+}
+
+static void on_member(void *ud, const char *p, size_t n)
+{
+    struct rec *r = ud;
+    rec_elem(r);
+    put_bytes(r->out, p, n);
+    rec_elem_done(r);
+}
+
+static void on_pair(void *ud, const char *f, size_t fl, const char *v, size_t vl)
+{
+    struct rec *r = ud;
+    rec_elem(r);
+    put_bytes(r->out, f, fl);
+    put_bytes(r->out, v, vl);
+    rec_elem_done(r);
+}
+
+static void on_scored(void *ud, const char *m, size_t n, double score)
+{
+    struct rec *r = ud;
+    uint64_t bits;
+    memcpy(&bits, &score, sizeof bits);
+    rec_elem(r);
+    put_bytes(r->out, m, n);
+    put_u64(r->out, bits);
+    rec_elem_done(r);
+}
+
+static void write_string(struct rec *r)
+{
+    const struct eng_key *k = r->k;
+    struct buf *b = r->out;
+    char tmp[24];
+    const char *p;
+    size_t n;
+    if (k->enc == ENC_INT) {
+        n = (size_t)snprintf(tmp, sizeof tmp, "%lld", (long long)k->v.i);
+        p = tmp;
+    } else if (k->enc == ENC_EMBSTR) {
+        p = k->key + k->klen;
+        n = (size_t)k->v.i;
+    } else {
+        const struct eng_raw *raw = k->v.p;
+        p = raw->p;
+        n = raw->len;
+    }
+    buf_putc(b, (char)ENG_T_STRING);
+    put_u16(b, (uint16_t)r->w->c->db);
+    put_u64(b, (uint64_t)r->expire);
+    put_bytes(b, k->key, k->klen);
+    put_bytes(b, p, n);
+}
+
+static void write_collection(struct rec *r)
+{
+    struct eng_ctx *c = r->w->c;
+    const char *key = r->k->key;
+    size_t klen = r->k->klen;
+    int rc = 0;
+    rec_begin(r, 0);
+    switch (r->k->type) {
+    case ENG_T_LIST:
+        rc = eng_list_range(c, key, klen, 0, -1, NULL, on_member, r);
+        break;
+    case ENG_T_SET:
+        rc = eng_smembers(c, key, klen, NULL, on_member, r);
+        break;
+    case ENG_T_HASH:
+        rc = eng_hgetall(c, key, klen, NULL, on_pair, r);
+        break;
+    case ENG_T_ZSET: {
+        struct eng_zrange all = {.by = ENG_ZBY_RANK, .start = 0, .stop = -1, .offset = 0, .limit = -1};
+        rc = eng_zrange(c, key, klen, &all, NULL, on_scored, r);
+        break;
+    }
+    }
+    assert(rc == 0);
+    (void)rc;
+    rec_close(r);
+}
+
+static void write_key(struct eng_snap_writer *w, struct buf *out, const struct eng_key *k)
+{
+    int64_t expire = k->is_volatile ? eng__get_expire(w->c, k) : -1;
+    if (expire > 0 && expire <= w->c->now_ms)
+        return; /* logically gone at the snapshot's instant */
+    struct rec r = {.w = w, .out = out, .k = k, .expire = expire > 0 ? expire : 0};
+    if (k->type == ENG_T_STRING)
+        write_string(&r);
+    else
+        write_collection(&r);
+    w->counts.keys++;
+    w->counts.by_type[k->type]++;
+    if (expire > 0)
+        w->counts.expires++;
+}
+
+static void collect(void *ud, struct dict_node *n)
+{
+    struct eng_snap_writer *w = ud;
+    if (w->npending == w->cap_pending) {
+        w->cap_pending = w->cap_pending ? 2 * w->cap_pending : 64;
+        w->pending = xrealloc(w->pending, w->cap_pending * sizeof *w->pending);
+    }
+    w->pending[w->npending++] = n;
+}
+
+/* Moves the cursor to the next (shard, db) when the current one is done. */
+static int advance(struct eng_snap_writer *w)
+{
+    struct eng *e = w->c->e;
+    if (!w->started) {
+        w->started = 1;
+        w->c->db = 0;
+        return 1;
+    }
+    if (w->cursor != 0)
+        return 1;
+    if (++w->db >= e->cfg.ndb) {
+        w->db = 0;
+        if (++w->shard >= e->cfg.nshards)
+            return 0;
+    }
+    w->c->db = w->db;
+    return 1;
+}
+
+int eng_snap_write(struct eng_snap_writer *w, struct buf *out, size_t budget)
+{
+    if (w->done)
+        return 0;
+    size_t next = 0;
+    for (;;) {
+        while (next < w->npending) {
+            write_key(w, out, (const struct eng_key *)w->pending[next++]);
+            if (out->len >= budget && next < w->npending) {
+                memmove(w->pending, w->pending + next, (w->npending - next) * sizeof *w->pending);
+                w->npending -= next;
+                return 1;
+            }
+        }
+        w->npending = next = 0;
+        if (out->len >= budget && w->started)
+            return 1;
+        if (!advance(w))
+            break;
+        struct dict *d = &walk_db(w)->keys;
+        w->cursor = dict_size(d) ? dict_scan(d, w->cursor, collect, w) : 0;
+    }
+    buf_putc(out, (char)ENG_SNAP_END);
+    put_varint(out, w->counts.keys);
+    w->done = 1;
+    return 0;
+}
+
+uint64_t eng_snap_key_total(struct eng_ctx *c)
+{
+    struct eng *e = c->e;
+    uint64_t n = 0;
+    for (int s = 0; s < e->cfg.nshards; s++) {
+        assert(c->locked[s / 64] & (1ULL << (s % 64)));
+        for (int d = 0; d < e->cfg.ndb; d++)
+            n += dict_size(&e->shards[s].dbs[d].keys);
+    }
+    return n;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+void eng_snap_reader_init(struct eng_snap_reader *r, struct eng *e, int64_t now_ms)
+{
+    memset(r, 0, sizeof *r);
+    r->e = e;
+    r->now_ms = now_ms;
+    buf_init(&r->pending);
+    buf_init(&r->skipped);
+    r->skipped_db = -1;
+}
+
+void eng_snap_reader_release(struct eng_snap_reader *r)
+{
+    buf_release(&r->pending);
+    buf_release(&r->skipped);
+}
+
+/* A bounds-checked view over one record's bytes.  `short_` is set when the
+ * bytes end before the record does (wait for more), `bad` when they cannot
+ * be a record. */
+struct cur {
+    const unsigned char *p, *end;
+    int short_, bad;
+};
+
+static uint64_t get_uint(struct cur *c, int width)
+{
+    if (c->end - c->p < width) {
+        c->short_ = 1;
+        c->p = c->end;
+        return 0;
+    }
+    uint64_t v = 0;
+    for (int i = 0; i < width; i++)
+        v |= (uint64_t)c->p[i] << (8 * i);
+    c->p += width;
+    return v;
+}
+
+static uint64_t get_varint(struct cur *c)
+{
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+        if (c->p >= c->end) {
+            c->short_ = 1;
+            return 0;
+        }
+        unsigned char b = *c->p++;
+        v |= (uint64_t)(b & 0x7F) << shift;
+        if (!(b & 0x80))
+            return v;
+    }
+    c->bad = 1;
+    return 0;
+}
+
+static struct eng_str get_bytes(struct cur *c)
+{
+    uint64_t n = get_varint(c);
+    if (c->short_ || c->bad)
+        return (struct eng_str){NULL, 0};
+    if ((uint64_t)(c->end - c->p) < n) {
+        c->short_ = 1;
+        c->p = c->end;
+        return (struct eng_str){NULL, 0};
+    }
+    struct eng_str s = {(const char *)c->p, (size_t)n};
+    c->p += n;
+    return s;
+}
+
+/* One parsed record, its elements as views into the stream's bytes. */
+struct record {
+    int type, cont, db;
+    int64_t expire;
+    struct eng_str key, val;
+    uint32_t n;
+    struct eng_str *elems; /* n (2n for a hash) */
+    double *scores;        /* zset */
+};
+
+/* Parses one record at c; 1 parsed, 0 incomplete, -1 malformed. */
+static int parse_record(struct cur *c, struct record *rec, struct buf *scratch)
+{
+    int kind = (int)get_uint(c, 1);
+    rec->type = kind & 0x07;
+    rec->cont = (kind & ENG_SNAP_CONT) != 0;
+    if (!c->short_ && ((kind & ~0x0F) || rec->type >= ENG_T__COUNT || (rec->cont && rec->type == ENG_T_STRING)))
+        return -1;
+    rec->db = (int)get_uint(c, 2);
+    rec->expire = (int64_t)get_uint(c, 8);
+    rec->key = get_bytes(c);
+    if (rec->type == ENG_T_STRING) {
+        rec->val = get_bytes(c);
+        return c->bad ? -1 : c->short_ ? 0 : 1;
+    }
+    rec->n = (uint32_t)get_uint(c, 4);
+    if (c->short_ || c->bad)
+        return c->bad ? -1 : 0;
+    size_t per = rec->type == ENG_T_HASH ? 2 : 1;
+    /* Each element takes at least a byte (a zset's nine): wait for the
+     * bytes before sizing the views, so that a wild count cannot become a
+     * wild allocation. */
+    size_t min = rec->type == ENG_T_ZSET ? 9 : per;
+    if ((uint64_t)(c->end - c->p) < (uint64_t)rec->n * min)
+        return 0;
+    size_t need = (size_t)rec->n * (per * sizeof(struct eng_str) + (rec->type == ENG_T_ZSET ? sizeof(double) : 0));
+    buf_reset(scratch);
+    buf_grow(scratch, need + 16);
+    rec->elems = (struct eng_str *)(void *)scratch->p;
+    rec->scores = (double *)(void *)(scratch->p + (size_t)rec->n * per * sizeof(struct eng_str));
+    for (uint32_t i = 0; i < rec->n; i++) {
+        rec->elems[i * per] = get_bytes(c);
+        if (per == 2)
+            rec->elems[i * 2 + 1] = get_bytes(c);
+        if (rec->type == ENG_T_ZSET) {
+            uint64_t bits = get_uint(c, 8);
+            memcpy(&rec->scores[i], &bits, sizeof bits);
+            if (rec->scores[i] != rec->scores[i])
+                return -1; /* NaN is never a score */
+        }
+        if (c->short_ || c->bad)
+            return c->bad ? -1 : 0;
+    }
+    return 1;
+}
+
+static int is_skipped(struct eng_snap_reader *r, const struct record *rec)
+{
+    return rec->db == r->skipped_db && r->skipped.len == rec->key.n &&
+           memcmp(r->skipped.p, rec->key.p, rec->key.n) == 0;
+}
+
+/* Applies one record; 0 or ERR_CORRUPT (an existing key of another type, or
+ * a type's own refusal). */
+static int apply(struct eng_snap_reader *r, const struct record *rec)
+{
+    struct eng_ctx c;
+    eng_ctx_init(&c, r->e, rec->db);
+    c.quiet = 1;
+    eng_lock_keys(&c, &rec->key, 1);
+    const char *k = rec->key.p;
+    size_t kl = rec->key.n;
+    int64_t unused;
+    int rc = 0;
+    if (!rec->cont && rec->type != ENG_T_STRING)
+        eng_del(&c, k, kl); /* a key given twice keeps its last value */
+    switch (rec->type) {
+    case ENG_T_STRING:
+        rc = eng_set(&c, k, kl, rec->val.p, rec->val.n, 0, rec->expire, NULL, NULL);
+        rc = rc == 1 ? 0 : ERR_CORRUPT;
+        break;
+    case ENG_T_LIST:
+        rc = rec->n ? eng_list_push(&c, k, kl, ENG_LIST_TAIL, 0, rec->elems, (int)rec->n, &unused) : 0;
+        break;
+    case ENG_T_SET:
+        rc = rec->n ? eng_sadd(&c, k, kl, rec->elems, (int)rec->n, &unused) : 0;
+        break;
+    case ENG_T_HASH:
+        rc = rec->n ? eng_hset(&c, k, kl, rec->elems, (int)rec->n, &unused) : 0;
+        break;
+    case ENG_T_ZSET: {
+        struct eng_zadd_out zo;
+        rc = rec->n ? eng_zadd(&c, k, kl, 0, rec->scores, rec->elems, (int)rec->n, &zo) : 0;
+        break;
+    }
+    }
+    if (rc == 0 && !rec->cont && rec->type != ENG_T_STRING && rec->expire > 0)
+        eng_expire_at(&c, k, kl, rec->expire, 0);
+    eng_unlock(&c);
+    return rc < 0 ? ERR_CORRUPT : 0;
+}
+
+static int consume(struct eng_snap_reader *r, const struct record *rec)
+{
+    if (rec->cont) {
+        if (r->e && !is_skipped(r, rec))
+            return apply(r, rec);
+        return 0;
+    }
+    r->counts.keys++;
+    r->counts.by_type[rec->type]++;
+    if (rec->expire > 0)
+        r->counts.expires++;
+    if (rec->expire > 0 && rec->expire <= r->now_ms) {
+        r->expired++;
+        buf_reset(&r->skipped);
+        buf_append(&r->skipped, rec->key.p, rec->key.n);
+        r->skipped_db = rec->db;
+        return 0;
+    }
+    r->skipped_db = -1;
+    r->loaded++;
+    return r->e ? apply(r, rec) : 0;
+}
+
+/* Parses and applies the records in [p, end); returns the bytes consumed. */
+static size_t read_records(struct eng_snap_reader *r, const unsigned char *p, const unsigned char *end)
+{
+    const unsigned char *start = p;
+    struct buf scratch = BUF_INIT;
+    while (p < end && !r->err) {
+        struct cur c = {p, end, 0, 0};
+        if (r->ended) {
+            r->err = ERR_CORRUPT; /* bytes after the end record */
+            break;
+        }
+        if (*p == ENG_SNAP_END) {
+            c.p++;
+            r->end_keys = get_varint(&c);
+            if (c.short_)
+                break;
+            r->ended = 1;
+            p = c.p;
+            continue;
+        }
+        struct record rec = {0};
+        int got = parse_record(&c, &rec, &scratch);
+        if (got == 0)
+            break;
+        if (got < 0 || (r->e && rec.db >= eng_config(r->e)->ndb)) {
+            r->err = ERR_CORRUPT;
+            break;
+        }
+        r->counts.elements += rec.n;
+        if (consume(r, &rec) < 0) {
+            r->err = ERR_CORRUPT;
+            break;
+        }
+        p = c.p;
+    }
+    buf_release(&scratch);
+    return (size_t)(p - start);
+}
+
+int eng_snap_read(struct eng_snap_reader *r, const void *data, size_t n)
+{
+    if (r->err)
+        return r->err;
+    const unsigned char *p = data, *end = p + n;
+    if (r->pending.len) {
+        /* Complete the pending record from the new bytes first.  A record
+         * may be longer than what is fed at once: keep appending until it
+         * parses, then go on in place over the rest. */
+        buf_append(&r->pending, p, n);
+        const unsigned char *pp = (const unsigned char *)r->pending.p;
+        size_t used = read_records(r, pp, pp + r->pending.len);
+        buf_consume(&r->pending, used);
+        return r->err;
+    }
+    size_t used = read_records(r, p, end);
+    if (used < n && !r->err)
+        buf_append(&r->pending, p + used, n - used);
+    return r->err;
+}
+
+int eng_snap_reader_finish(struct eng_snap_reader *r)
+{
+    if (r->err)
+        return r->err;
+    if (!r->ended || r->pending.len || r->end_keys != r->counts.keys)
+        r->err = ERR_CORRUPT;
+    return r->err;
+}
