@@ -463,14 +463,21 @@ static int is_skipped(struct eng_snap_reader *r, const struct record *rec)
            memcmp(r->skipped.p, rec->key.p, rec->key.n) == 0;
 }
 
-/* Applies one record; 0 or ERR_CORRUPT (an existing key of another type, or
- * a type's own refusal). */
+/* Applies one record: 0, 1 when the key's time passed while loading (left
+ * out: a continuation must not bring back a key its TTL just removed), or
+ * ERR_CORRUPT (an existing key of another type, or a type's own refusal). */
 static int apply(struct eng_snap_reader *r, const struct record *rec)
 {
     struct eng_ctx c;
     eng_ctx_init(&c, r->e, rec->db);
     c.quiet = 1;
     eng_lock_keys(&c, &rec->key, 1);
+    if (rec->expire > 0 && rec->expire <= c.now_ms) {
+        if (rec->cont)
+            eng_del(&c, rec->key.p, rec->key.n);
+        eng_unlock(&c);
+        return 1;
+    }
     const char *k = rec->key.p;
     size_t kl = rec->key.n;
     int64_t unused;
@@ -503,27 +510,40 @@ static int apply(struct eng_snap_reader *r, const struct record *rec)
     return rc < 0 ? ERR_CORRUPT : 0;
 }
 
+static void skip_key(struct eng_snap_reader *r, const struct record *rec)
+{
+    buf_reset(&r->skipped);
+    buf_append(&r->skipped, rec->key.p, rec->key.n);
+    r->skipped_db = rec->db;
+}
+
+/* A key whose time has passed, at the load's instant or while loading, is
+ * left out with all its records. */
 static int consume(struct eng_snap_reader *r, const struct record *rec)
 {
+    int rc = 0;
     if (rec->cont) {
-        if (r->e && !is_skipped(r, rec))
-            return apply(r, rec);
-        return 0;
+        if (r->e && !is_skipped(r, rec) && (rc = apply(r, rec)) == 1)
+            skip_key(r, rec);
+        return rc < 0 ? rc : 0;
     }
     r->counts.keys++;
     r->counts.by_type[rec->type]++;
     if (rec->expire > 0)
         r->counts.expires++;
-    if (rec->expire > 0 && rec->expire <= r->now_ms) {
+    r->skipped_db = -1;
+    if (rec->expire > 0 && rec->expire <= r->now_ms)
+        rc = 1;
+    else if (r->e)
+        rc = apply(r, rec);
+    if (rc == 1) {
         r->expired++;
-        buf_reset(&r->skipped);
-        buf_append(&r->skipped, rec->key.p, rec->key.n);
-        r->skipped_db = rec->db;
+        skip_key(r, rec);
         return 0;
     }
-    r->skipped_db = -1;
-    r->loaded++;
-    return r->e ? apply(r, rec) : 0;
+    if (rc == 0)
+        r->loaded++;
+    return rc;
 }
 
 /* Parses and applies the records in [p, end); returns the bytes consumed. */

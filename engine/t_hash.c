@@ -410,6 +410,12 @@ static void drop_if_empty(struct eng_ctx *c, struct eng_key *k, const char *key,
 int eng_hset(struct eng_ctx *c, const char *key, size_t klen, const struct eng_str *fv, int npairs, int64_t *added)
 {
     int err, created;
+    if (npairs <= 0) { /* no empty hash is ever made */
+        lookup(c, key, klen, 0, &err);
+        if (!err)
+            *added = 0;
+        return err;
+    }
     struct eng_key *k = lookup_or_new(c, key, klen, &err, &created);
     if (!k)
         return err;
@@ -540,11 +546,8 @@ int eng_hincrby(struct eng_ctx *c, const char *key, size_t klen, const char *f, 
     struct eng_str v;
     if (!created && hget(k, f, fl, &v) && num_parse_i64(v.p, v.n, &cur) < 0)
         return ERR_NOTINT;
-    if (__builtin_add_overflow(cur, delta, &next)) {
-        if (created)
-            eng__free_value(k), xfree(k);
+    if (__builtin_add_overflow(cur, delta, &next)) /* never on a new hash: cur is 0 */
         return ERR_OVERFLOW;
-    }
     char tmp[24];
     hset(k, f, fl, tmp, num_fmt_i64(tmp, next));
     if (created)

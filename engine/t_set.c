@@ -458,11 +458,11 @@ int eng_sadd(struct eng_ctx *c, const char *key, size_t klen, const struct eng_s
     struct eng_key *k = lookup(c, key, klen, 0, &err);
     if (err)
         return err;
-    int created = !k;
+    int created = !k && n > 0; /* no empty set is ever made */
     if (created)
         k = set_new(key, klen);
     int64_t a = 0;
-    for (int i = 0; i < n; i++)
+    for (int i = 0; k && i < n; i++)
         a += add_str(k, members[i].p, members[i].n);
     if (created)
         eng__add(c, k);

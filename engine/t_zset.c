@@ -65,6 +65,11 @@ struct zsl {
     struct dict dict;
 };
 
+/* A listpack keeps no sign on a zero score: Redis 7.0 writes listpack
+ * scores as text through an integer first, so -0 comes back as 0 (a skip
+ * list keeps the double as it is, and Redis answers "-0" from it). */
+static inline double zfix(double d) { return d == 0 ? 0.0 : d; }
+
 static inline int cmp_bytes(const char *a, size_t an, const char *b, size_t bn)
 {
     int r = memcmp(a, b, an < bn ? an : bn);
@@ -165,6 +170,7 @@ static uint32_t lp_offset_of(const struct zlp *lp, uint64_t rank)
 /* Appends an entry at the end (the caller keeps the order). */
 static struct zlp *lp_append(struct zlp *lp, const char *m, size_t n, double score)
 {
+    score = zfix(score);
     lp = lp_reserve(lp, n + 10);
     unsigned char *e = lp->p + lp->used;
     e[0] = (unsigned char)n;
@@ -178,6 +184,7 @@ static struct zlp *lp_append(struct zlp *lp, const char *m, size_t n, double sco
 
 static struct zlp *lp_insert(struct zlp *lp, const char *m, size_t n, double score)
 {
+    score = zfix(score);
     uint32_t o = 0;
     while (o < lp->used) {
         size_t en;
@@ -821,7 +828,7 @@ static void apply_limit(const struct eng_zrange *r, int64_t offset, uint64_t lo,
 {
     uint64_t n = hi - lo;
     if (r->by != ENG_ZBY_RANK) {
-        if (offset < 0 || (n && (uint64_t)offset >= n)) {
+        if (offset < 0 || (uint64_t)offset >= n) {
             *a = *b = lo;
             return;
         }
@@ -1342,9 +1349,11 @@ static void collect_member(void *ud, const char *p, size_t n)
 static int src_open(struct eng_ctx *c, const struct eng_str *keys, int n, const double *weights, struct zsrc *src)
 {
     for (int i = 0; i < n; i++) {
-        struct eng_key *k = eng__lookup(c, keys[i].p, keys[i].n, 0);
         src[i] = (struct zsrc){.type = -1, .key = &keys[i], .weight = weights ? weights[i] : 1.0};
         buf_init(&src[i].bytes);
+    }
+    for (int i = 0; i < n; i++) {
+        struct eng_key *k = eng__lookup(c, keys[i].p, keys[i].n, 0);
         if (!k)
             continue;
         if (k->type != ENG_T_ZSET && k->type != ENG_T_SET)

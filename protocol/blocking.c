@@ -255,7 +255,10 @@ void blocking_client_gone(struct client *c)
     }
     c->blocked = NULL;
     uv_timer_stop(&bc->timer);
-    uv_close((uv_handle_t *)&bc->timer, free_bc);
+    /* At shutdown the worker's uv_walk may have closed the timer already
+     * (without a callback): bc then goes with the process. */
+    if (!uv_is_closing((uv_handle_t *)&bc->timer))
+        uv_close((uv_handle_t *)&bc->timer, free_bc);
 }
 
 static struct blk_client *bc_of(struct client *c)

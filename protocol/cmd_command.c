@@ -94,11 +94,18 @@ static const struct {
 
 static int is_group(const struct cmd_def *c, const char *g) { return c->group && !strcmp(c->group, g); }
 
+/* A help subcommand declares no category of its group, except OBJECT's
+ * (@keyspace) and CLIENT's (@connection), as in Redis's JSON files. */
+static int is_plain_help(const struct cmd_def *c)
+{
+    return c->parent && !strcmp(c->name, "help") && !is_group(c, "generic") && !is_group(c, "connection");
+}
+
 static unsigned categories(const struct cmd_def *c)
 {
     unsigned m = 0;
     /* a container (CONFIG...) declares no category: its subcommands do */
-    for (size_t i = 0; i < sizeof group_cats / sizeof group_cats[0] && !c->nsubs; i++)
+    for (size_t i = 0; i < sizeof group_cats / sizeof group_cats[0] && !c->nsubs && !is_plain_help(c); i++)
         if (is_group(c, group_cats[i].group))
             m |= 1u << group_cats[i].cat;
     if (c->flags & CMD_WRITE)
@@ -121,12 +128,13 @@ static unsigned categories(const struct cmd_def *c)
 }
 
 /* Our CMD_PUBSUB means "allowed in RESP2 subscribe mode" (PING, QUIT...);
- * Redis's "pubsub" flag marks the pub/sub commands themselves. */
+ * Redis's "pubsub" flag marks the pub/sub commands themselves: the pubsub
+ * group (PUBLISH, PUBSUB CHANNELS... too), not its container nor HELP. */
 static int shows_flag(const struct cmd_def *c, int i)
 {
-    if (!(c->flags & flag_names[i].flag))
-        return 0;
-    return flag_names[i].flag != CMD_PUBSUB || is_group(c, "pubsub");
+    if (flag_names[i].flag == CMD_PUBSUB)
+        return is_group(c, "pubsub") && !c->nsubs && !is_plain_help(c);
+    return (c->flags & flag_names[i].flag) != 0;
 }
 
 

@@ -4,16 +4,19 @@
  * into a small stack buffer and found in an open-addressing table built once;
  * a container's subcommands (a dozen at most) are searched in order.
  *
- * Ids: the commands of commands.def take 0..NCMDS-1 in row order, the
- * subcommands NCMDS.. in subcommands.def's order (cmd_id_count()). */
+ * Ids: the commands of commands.def take 0..NDEFS-1 in row order, then the
+ * rows other modules registered (server_register_commands), then the
+ * subcommands in subcommands.def's order (cmd_id_count()). */
 #include <ctype.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 #include "server_int.h"
 
-static struct cmd_def table[] = {
+static const struct cmd_def def_rows[] = {
 #define CMD(name_, fn_, arity_, flags_, first_, last_, step_, group_, args_)                                    \
     {.name = #name_, .fn = fn_, .arity = arity_, .flags = flags_, .first = first_, .last = last_, .step = step_, \
      .group = group_, .args = args_},
@@ -25,7 +28,18 @@ static struct cmd_def table[] = {
 #undef CMDK
 #undef CMD
 };
-#define NCMDS ((int)(sizeof table / sizeof table[0]))
+#define NDEFS ((int)(sizeof def_rows / sizeof def_rows[0]))
+
+/* The table: commands.def's rows, then the rows of other modules (SAVE,
+ * BGSAVE... from replication/, which protocol/ does not know), copied in
+ * when the table is built.  A module's row named like a built-in one takes
+ * its place and id (LASTSAVE: the built-in answers the start time). */
+#define MAX_MODULE_ROWS 32
+static struct cmd_def table[NDEFS + MAX_MODULE_ROWS];
+static const struct server_cmd *module_rows[MAX_MODULE_ROWS];
+static unsigned module_flags[MAX_MODULE_ROWS];
+static int nmodule_rows, ncmds;
+static _Atomic int table_built;
 
 /* Subcommands; their container's row is found by name when the table is
  * built (sub_parent[i] is the container of subs[i]). */
@@ -117,7 +131,7 @@ static void link_subs(void)
 {
     for (int i = 0; i < NSUBS; i++) {
         struct cmd_def *p = (struct cmd_def *)find(sub_parent[i], strlen(sub_parent[i]));
-        subs[i].id = NCMDS + i;
+        subs[i].id = ncmds + i;
         if (!p)
             continue; /* its container is not in the table (yet) */
         if (!p->subs)
@@ -154,9 +168,38 @@ static void merge_docs(void)
     }
 }
 
+/* A module's handler, called with the request as server.h gives it. */
+static void module_call(struct call *k)
+{
+    const struct server_cmd *m = k->cmd->module;
+    struct server_cmd_call a = {k->argc, k->argv, k->out, k->proto};
+    if (m->fn(m->ud, &a) < 0)
+        k->failed = 1;
+}
+
+static void add_module_rows(void)
+{
+    memcpy(table, def_rows, sizeof def_rows);
+    ncmds = NDEFS;
+    for (int i = 0; i < nmodule_rows; i++) {
+        const struct server_cmd *m = module_rows[i];
+        struct cmd_def *row = NULL;
+        for (int j = 0; j < NDEFS && !row; j++)
+            if (!strcmp(table[j].name, m->name))
+                row = &table[j];
+        if (!row)
+            row = &table[ncmds++];
+        *row = (struct cmd_def){.name = m->name, .fn = module_call, .arity = m->arity, .flags = module_flags[i],
+                                .group = m->group, .summary = m->summary, .since = m->since, .args = m->args,
+                                .module = m};
+    }
+}
+
 static void build(void)
 {
-    for (int i = 0; i < NCMDS; i++) {
+    add_module_rows();
+    atomic_store(&table_built, 1);
+    for (int i = 0; i < ncmds; i++) {
         table[i].id = i;
         /* commands.def cannot spell a dash: names like "client-kill" don't
          * exist at top level, so the row name is the command name. */
@@ -179,11 +222,61 @@ const struct cmd_def *cmd_lookup(const char *name, size_t n)
 const struct cmd_def *cmd_table(int *n)
 {
     pthread_once(&built, build);
-    *n = NCMDS;
+    *n = ncmds;
     return table;
 }
 
-int cmd_id_count(void) { return NCMDS + NSUBS; }
+int cmd_id_count(void)
+{
+    pthread_once(&built, build);
+    return ncmds + NSUBS;
+}
+
+/* Flags as Redis modules spell them (RedisModule_CreateCommand). */
+static const struct {
+    const char *word;
+    unsigned flag;
+} flag_words[] = {
+    {"write", CMD_WRITE},        {"readonly", CMD_READONLY}, {"deny-oom", CMD_DENYOOM},
+    {"fast", CMD_FAST},          {"admin", CMD_ADMIN},       {"loading", CMD_LOADING},
+    {"stale", CMD_STALE},        {"no-multi", CMD_NOMULTI},  {"noscript", CMD_NOSCRIPT},
+    {"no-monitor", CMD_SKIP_MONITOR}, {"no-slowlog", CMD_SKIP_SLOWLOG},
+};
+
+static int parse_flags(const char *words, unsigned *out, char *err, size_t errlen)
+{
+    unsigned flags = CMD_NOLOCK; /* a module's handler takes the locks it needs */
+    for (const char *p = words ? words : ""; *p;) {
+        size_t n = strcspn(p, " ");
+        size_t i = 0, nw = sizeof flag_words / sizeof flag_words[0];
+        while (i < nw && !(strlen(flag_words[i].word) == n && !strncmp(flag_words[i].word, p, n)))
+            i++;
+        if (n && i == nw) {
+            snprintf(err, errlen, "unknown command flag '%.*s'", (int)n, p);
+            return -1;
+        }
+        if (n)
+            flags |= flag_words[i].flag;
+        p += n + (p[n] == ' ');
+    }
+    *out = flags;
+    return 0;
+}
+
+int server_register_commands(const struct server_cmd *rows, int n, char *err, size_t errlen)
+{
+    if (atomic_load(&table_built) || nmodule_rows + n > MAX_MODULE_ROWS) {
+        snprintf(err, errlen, "%s", nmodule_rows + n > MAX_MODULE_ROWS ? "too many module commands"
+                                                                      : "commands registered after the start");
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (parse_flags(rows[i].flags, &module_flags[nmodule_rows + i], err, errlen) < 0)
+            return -1;
+    for (int i = 0; i < n; i++)
+        module_rows[nmodule_rows++] = &rows[i];
+    return 0;
+}
 
 const struct cmd_def *cmd_lookup_sub(const struct cmd_def *parent, const char *name, size_t n)
 {

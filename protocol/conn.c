@@ -18,6 +18,7 @@
 #include "server_int.h"
 
 #define READ_CHUNK (16 * 1024)
+#define OBUF_CHECK_MIN (64 * 1024) /* below this no limit is worth checking per command */
 
 static void on_close(uv_handle_t *h);
 
@@ -139,15 +140,20 @@ static void on_write(uv_write_t *req, int status)
     client_flush(c);
 }
 
+static void close_over_limit(struct client *c)
+{
+    log_warn("client closed for overcoming of output buffer limits", "id=%llu addr=%s pending=%zu",
+             (unsigned long long)c->id, c->addr, c->obuf.len + c->wbuf.len - c->wpos);
+    client_close(c);
+}
+
 void client_flush(struct client *c)
 {
     if (c->flags & CL_CLOSING)
         return;
     /* CLIENT REPLY OFF/SKIP: the dispatcher cuts replies per command */
     if (over_output_limit(c)) {
-        log_warn("client closed for overcoming of output buffer limits", "id=%llu addr=%s pending=%zu",
-                 (unsigned long long)c->id, c->addr, c->obuf.len + c->wbuf.len - c->wpos);
-        client_close(c);
+        close_over_limit(c);
         return;
     }
     if (c->writing)
@@ -248,6 +254,14 @@ void client_process_input(struct client *c)
             }
             if (dispatch_request(c, (int)argc, c->argv))
                 break; /* paused: the request stays in the buffer */
+            /* Checked after every command, as Redis does after every reply:
+             * a pipeline of big replies to a client that does not read must
+             * not grow the buffer past the limit before the batch ends. */
+            if (c->obuf.len > OBUF_CHECK_MIN && over_output_limit(c)) {
+                c->qpos += used;
+                close_over_limit(c);
+                break;
+            }
         }
         c->qpos += used;
     }

@@ -229,6 +229,11 @@ static int dispatch(struct client *c, int argc, const struct eng_str *argv)
         reject(c, &k);
         return 0;
     }
+    if (atomic_load_explicit(&srv->loading, memory_order_relaxed) && !(cmd->flags & CMD_LOADING)) {
+        reply_error(&k, "LOADING Redis is loading the dataset in memory");
+        reject(c, &k);
+        return 0;
+    }
     if ((c->flags & CL_MULTI) && (cmd->flags & CMD_NOMULTI) && !multi_is_control(cmd)) {
         reply_error(&k, "ERR Command not allowed inside a transaction");
         reject(c, &k);
@@ -274,6 +279,8 @@ static void reply_mode_after(struct client *c, size_t mark)
     if (c->flags & CL_REPLY_SKIP_NEXT)
         c->flags = (c->flags & ~CL_REPLY_SKIP_NEXT) | CL_REPLY_SKIP;
 }
+
+void server_set_loading(struct server *s, int on) { atomic_store(&s->loading, on); }
 
 int dispatch_request(struct client *c, int argc, const struct eng_str *argv)
 {

@@ -55,6 +55,7 @@ static int set_policy(const struct cfg_option *o, int argc, const char *const *a
             if (strstr(policies[i].name, "lfu"))
                 log_warn("maxmemory-policy: LFU is not implemented, keys are evicted by LRU", "policy=%s",
                          policies[i].name);
+            buf_release(&names);
             return 0;
         }
         buf_printf(&names, "%s%s", i ? ", " : "", policies[i].name);

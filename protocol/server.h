@@ -77,6 +77,42 @@ struct server_hooks {
 
 struct server;
 
+/* ---- commands of other modules ------------------------------------------- */
+
+struct eng_str;
+
+/* A request as a module's handler sees it. */
+struct server_cmd_call {
+    int argc;
+    const struct eng_str *argv; /* argv[0] is the command's name */
+    struct buf *out;            /* the reply, written with resp.h's writers */
+    int proto;                  /* 2 or 3 */
+};
+/* Returns 0, or -1 when it replied with an error (counted as failed). */
+typedef int server_cmd_fn(void *ud, const struct server_cmd_call *k);
+
+/* A command another module adds (the snapshot commands of replication/). */
+struct server_cmd {
+    const char *name; /* lower case */
+    server_cmd_fn *fn;
+    void *ud;
+    int arity; /* as commands.def: -N is at least N */
+    /* Space-separated, as Redis modules spell them: write readonly deny-oom
+     * fast admin loading stale no-multi noscript no-monitor no-slowlog.  The
+     * handler runs with no shard locked (it locks what it needs). */
+    const char *flags;
+    const char *group, *summary, *since, *args; /* COMMAND DOCS */
+};
+
+/* Adds rows to the command table; they are borrowed and must outlive the
+ * server.  Call before server_new() (the table is built once, at its first
+ * use).  A row named like a built-in command replaces it.  0, or -1 with a
+ * message in err (unknown flag, too many rows, too late). */
+int server_register_commands(const struct server_cmd *rows, int n, char *err, size_t errlen);
+/* While on, commands without the loading flag get "-LOADING ..." (a
+ * snapshot is being restored).  Any thread. */
+void server_set_loading(struct server *s, int on);
+
 /* Builds the server: engine, workers, listeners.  NULL with a message in err
  * when a listener cannot be opened. */
 struct server *server_new(struct server_config *sc, struct cfg *conf, const char *conf_path, struct eng *e,

@@ -78,6 +78,7 @@ struct cmd_def {
     const char *deprecated_since, *replaced_by;
     const struct cmd_history *history;
     int nhistory;
+    const struct server_cmd *module; /* a row another module registered (server.h) */
 };
 
 enum cmd_doc_flags { CMD_DOC_DEPRECATED = 1 << 0, CMD_DOC_SYSCMD = 1 << 1 };
@@ -217,6 +218,7 @@ struct server {
     uv_loop_t *main_loop;
     uv_async_t main_wake;
     _Atomic int shutdown_asked;
+    _Atomic int loading;      /* server_set_loading: -LOADING for most commands */
     int shutdown_flags;       /* SHUTDOWN_SAVE / NOSAVE */
     /* clients registry */
     pthread_mutex_t clients_lock;
