@@ -11,6 +11,7 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "engine.h"
+#include "replication.h"
 #include "server.h"
 
 extern char **environ;
@@ -29,6 +30,8 @@ static void usage(FILE *f)
             "       obentchi-server /etc/obentchi.conf --loglevel verbose\n");
 }
 
+static void set_loading(void *ud, int on) { server_set_loading(ud, on); }
+
 int main(int argc, char **argv)
 {
     if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -44,9 +47,11 @@ int main(int argc, char **argv)
     char err[512];
     struct cfg *conf = cfg_new();
     struct server_config *sc = server_options_register(conf);
+    struct repl_snap_config *rc_snap = repl_options_register(conf);
     char *conf_path = NULL;
     if (cfg_defaults(conf, err, sizeof err) < 0 ||
-        cfg_load_all(conf, argc, argv, environ, &conf_path, err, sizeof err) < 0) {
+        cfg_load_all(conf, argc, argv, environ, &conf_path, err, sizeof err) < 0 ||
+        repl_options_check(err, sizeof err) < 0) {
         fprintf(stderr, "\n*** FATAL CONFIG FILE ERROR (obentchi %s) ***\n%s\n", OBENTCHI_VERSION, err);
         return 1;
     }
@@ -69,7 +74,12 @@ int main(int argc, char **argv)
                             .policy = sc->maxmemory_policy, .maxmemory_samples = (int)sc->maxmemory_samples};
     struct eng *e = eng_new(&ec);
     server_options_bind_engine(e);
-    struct server *srv = server_new(sc, conf, conf_path, e, err, sizeof err);
+    struct repl_snap *snap = repl_snap_new(e, rc_snap);
+    int ncmds;
+    const struct server_cmd *cmds = repl_snap_commands(snap, &ncmds);
+    struct server *srv = NULL;
+    if (server_register_commands(cmds, ncmds, err, sizeof err) == 0)
+        srv = server_new(sc, conf, conf_path, e, err, sizeof err);
     if (!srv) {
         log_warn("startup failed", "error=\"%s\"", err);
         fprintf(stderr, "%s\n", err);
@@ -84,7 +94,15 @@ int main(int argc, char **argv)
     }
     log_info("obentchi starting", "version=%s pid=%d port=%lld shards=%lld config=%s", OBENTCHI_VERSION,
              (int)getpid(), (long long)sc->port, (long long)sc->shards, conf_path ? conf_path : "none");
+    server_set_hooks(srv, &(struct server_hooks){.ud = snap, .info = repl_snap_info,
+                                                 .save_on_shutdown = repl_snap_save_on_shutdown});
+    struct repl_snap_env env = {.ud = srv, .set_loading = set_loading};
+    if (repl_snap_start(snap, &env) < 0) {
+        log_warn("startup failed", "error=\"cannot start the snapshot thread\"");
+        return 1;
+    }
     int rc = server_run(srv);
+    repl_snap_free(snap); /* before the engine: its thread may be loading into it */
     server_free(srv);
     eng_free(e);
     if (sc->pidfile && *sc->pidfile)

@@ -247,6 +247,8 @@ int eng_rename(struct eng_ctx *c, const char *src, size_t slen, const char *dst,
     if (when > 0)
         eng__set_expire(c, n, when);
     eng__changed(c, dst, dlen, ENG_EV_GENERIC, "rename_to");
+    if (n->type == ENG_T_LIST || n->type == ENG_T_ZSET) /* wakes BLPOP dst (Redis's dbAdd) */
+        eng__signal_ready(c, dst, dlen);
     return 1;
 }
 
@@ -278,6 +280,8 @@ int eng_copy(struct eng_ctx *c, const char *src, size_t slen, const char *dst, s
     if (when > 0)
         eng__set_expire(c, n, when);
     eng__changed(c, dst, dlen, ENG_EV_GENERIC, "copy_to");
+    if (n->type == ENG_T_LIST || n->type == ENG_T_ZSET) /* wakes BLPOP dst (Redis's dbAdd) */
+        eng__signal_ready(c, dst, dlen);
     c->db = srcdb;
     return 1;
 }

@@ -283,7 +283,8 @@ static void block_on(struct call *k, struct blk_waiter *tmpl, const struct eng_s
     *wt = *tmpl;
     wt->links = (struct blk_link *)(wt + 1);
     char *dst = (char *)(wt->links + nkeys);
-    memcpy(dst, tmpl->dst.p, tmpl->dst.n);
+    if (tmpl->dst.n)
+        memcpy(dst, tmpl->dst.p, tmpl->dst.n);
     wt->dst.p = dst;
     wt->w = c->w;
     wt->id = c->id;

@@ -481,7 +481,10 @@ static void hooked_parse(struct hooked_list *l, const char *p, size_t n)
 static void hooked_call(struct server *srv, struct hooked_list *l, const char *name)
 {
     struct buf tmp = BUF_INIT;
-    srv->hooks.info(srv->hooks.ud, name, &tmp);
+    if (srv->hooks.info)
+        srv->hooks.info(srv->hooks.ud, name, &tmp);
+    if (srv->repl.info)
+        srv->repl.info(srv->repl.ud, name, &tmp);
     hooked_parse(l, tmp.p, tmp.len);
     buf_release(&tmp);
 }
@@ -491,7 +494,7 @@ static void hooked_call(struct server *srv, struct hooked_list *l, const char *n
  * in plain INFO). */
 static void collect_hooked(struct server *srv, char names[][64], int nnames, unsigned long sel, struct hooked_list *l)
 {
-    if (!srv->hooks.info)
+    if (!srv->hooks.info && !srv->repl.info)
         return;
     for (int i = 0; i < nnames; i++)
         hooked_call(srv, l, names[i]);

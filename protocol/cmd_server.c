@@ -162,8 +162,10 @@ void cmd_hello(struct call *k)
     resp_w_bulkstr(k->out, "mode");
     resp_w_bulkstr(k->out, "standalone");
     resp_w_bulkstr(k->out, "role");
-    resp_w_bulkstr(k->out, (c->w->srv->hooks.is_replica && c->w->srv->hooks.is_replica(c->w->srv->hooks.ud)) ? "replica"
-                                                                                                  : "master");
+    struct server *srv = c->w->srv;
+    int replica = (srv->hooks.is_replica && srv->hooks.is_replica(srv->hooks.ud)) ||
+                  (srv->repl.is_replica && srv->repl.is_replica(srv->repl.ud));
+    resp_w_bulkstr(k->out, replica ? "replica" : "master");
     resp_w_bulkstr(k->out, "modules");
     resp_w_array(k->out, 0);
 }

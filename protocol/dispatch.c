@@ -171,6 +171,8 @@ struct client *client_current(void) { return current_client; }
 static int is_paused_for(struct server *srv, struct client *c, const struct cmd_def *cmd)
 {
     unsigned flags = cmd->flags | (cmd->fn == cmd_exec ? multi_queued_flags(c) : 0);
+    if (c->flags & (CL_MASTER | CL_REPLICA))
+        return 0; /* replication goes on through a pause (FAILOVER pauses writes) */
     int64_t until = atomic_load_explicit(&srv->pause_until_ms, memory_order_relaxed);
     if (!until)
         return 0;
@@ -243,8 +245,17 @@ static int dispatch(struct client *c, int argc, const struct eng_str *argv)
         c->flags |= CL_PAUSED;
         return 1;
     }
-    if (srv->cfg->maxmemory > 0 && oom_checked(c, cmd) && eng_make_room(srv->eng) == ERR_OOM) {
+    if (srv->cfg->maxmemory > 0 && !(c->flags & CL_MASTER) && oom_checked(c, cmd) &&
+        eng_make_room(srv->eng) == ERR_OOM) {
         reply_errcode(&k, ERR_OOM);
+        reject(c, &k);
+        return 0;
+    }
+    /* A read-only replica takes writes only from its master (Redis's check
+     * comes before queueing too: the transaction is then aborted). */
+    if (atomic_load_explicit(&srv->read_only, memory_order_relaxed) && !(c->flags & CL_MASTER) &&
+        ((cmd->flags & CMD_WRITE) || (cmd->fn == cmd_exec && (multi_queued_flags(c) & CMD_WRITE)))) {
+        reply_error(&k, "READONLY You can't write against a read only replica.");
         reject(c, &k);
         return 0;
     }
@@ -260,8 +271,12 @@ static int dispatch(struct client *c, int argc, const struct eng_str *argv)
     current_client = NULL;
     /* Clients blocked on keys this command pushed to are served now, after
      * it, as Redis does after each command (blocking.c). */
-    if (cmd->flags & CMD_WRITE || cmd->fn == cmd_exec)
+    if (cmd->flags & CMD_WRITE || cmd->fn == cmd_exec) {
         blocking_serve_ready(srv);
+        /* WAIT waits for the replication stream up to here (Redis's woff) */
+        if (srv->repl.offset)
+            c->woff = srv->repl.offset(srv->repl.ud);
+    }
     return 0;
 }
 

@@ -19,14 +19,17 @@ static void hook_ready(void *ud, int db, const char *key, size_t klen) { blockin
 static void hook_journal(void *ud, int db, int argc, const struct eng_str *argv)
 {
     struct server *s = ud;
-    s->hooks.journal(s->hooks.ud, db, argc, argv);
+    if (s->repl.journal)
+        s->repl.journal(s->repl.ud, db, argc, argv);
+    else
+        s->hooks.journal(s->hooks.ud, db, argc, argv);
 }
 
 static void install(struct server *s)
 {
     struct eng_hooks h = {
         .ud = s,
-        .journal = s->hooks.journal ? hook_journal : NULL,
+        .journal = s->hooks.journal || s->repl.journal ? hook_journal : NULL,
         .notify = hook_notify,
         .notify_mask = notify_engine_mask(s->cfg->notify_keyspace_events),
         .modified = hook_modified,
@@ -40,6 +43,7 @@ static void client_gone(struct client *c)
     blocking_client_gone(c);
     multi_client_gone(c);
     pubsub_client_gone(c);
+    repl_client_gone(c);
 }
 
 /* RESET: a client that sends it is not blocked (it would not be reading). */
@@ -54,6 +58,7 @@ void features_init(struct server *s)
     s->watch = watch_reg_new();
     s->pubsub = pubsub_new();
     s->blocking = block_reg_new();
+    s->waits = wait_reg_new();
     s->hooks_internal.on_close = client_gone;
     s->hooks_internal.on_reset = client_reset;
     install(s);
@@ -63,6 +68,8 @@ void features_set_journal(struct server *s) { install(s); }
 
 void features_free(struct server *s)
 {
+    wait_reg_free(s->waits);
+    s->waits = NULL;
     block_reg_free(s->blocking);
     pubsub_free(s->pubsub);
     watch_reg_free(s->watch);

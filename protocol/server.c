@@ -125,6 +125,21 @@ static void on_wake(uv_async_t *a)
             fn(w, arg);
             break;
         }
+        case MSG_CLOSE:
+            if (c)
+                client_close(c);
+            break;
+        case MSG_CONN_CALL:
+            if (c && !(c->flags & CL_CLOSING)) {
+                server_conn_fn *fn;
+                void *ud;
+                memcpy(&fn, m->data, sizeof fn);
+                memcpy(&ud, m->data + sizeof fn, sizeof ud);
+                struct server_conn conn = {w->id, c->id};
+                fn(ud, &conn, &c->obuf);
+                client_flush(c);
+            }
+            break;
         case MSG_STOP:
             worker_stop(w);
             break;

@@ -113,6 +113,80 @@ int server_register_commands(const struct server_cmd *rows, int n, char *err, si
  * snapshot is being restored).  Any thread. */
 void server_set_loading(struct server *s, int on);
 
+/* ---- replication (replication/repl.h plugs in here) ----------------------- */
+
+/* A client connection as replication names it: its worker and id.  A name
+ * only: once the client is gone, operations on it do nothing. */
+struct server_conn {
+    int worker;
+    uint64_t id;
+};
+
+/* What a replica said before PSYNC (REPLCONF), and where it is. */
+struct server_replica_info {
+    struct server_conn conn;
+    char ip[64];          /* REPLCONF ip-address, else the peer address */
+    int64_t listening_port; /* REPLCONF listening-port, 0 if not told */
+    unsigned capa;        /* SERVER_CAPA_* */
+};
+enum { SERVER_CAPA_EOF = 1 << 0, SERVER_CAPA_PSYNC2 = 1 << 1 };
+
+/* The replication commands' work, done by replication/.  Each runs on the
+ * calling client's worker, writes its whole reply (RESP, in proto) to out
+ * and returns 0, or -1 when that reply is an error. */
+struct server_repl_ops {
+    void *ud;
+    /* The write journal (takes the place of server_hooks.journal). */
+    void (*journal)(void *ud, int db, int argc, const struct eng_str *argv);
+    /* The "# Replication" INFO section (called for every section asked). */
+    void (*info)(void *ud, const char *section, struct buf *out);
+    int (*replicaof)(void *ud, int argc, const struct eng_str *argv, struct buf *out);
+    int (*role)(void *ud, struct buf *out);
+    int (*failover)(void *ud, int argc, const struct eng_str *argv, struct buf *out);
+    /* PSYNC/SYNC from a replica.  Returns 1 when the connection became a
+     * replica (its output then belongs to replication), 0 when it replied
+     * something else, -1 on an error reply. */
+    int (*psync)(void *ud, const struct server_replica_info *ri, int argc, const struct eng_str *argv,
+                 struct buf *out);
+    /* REPLCONF ACK <offset> from a replica connection (no reply). */
+    void (*ack)(void *ud, const struct server_conn *c, uint64_t offset);
+    /* A replica's connection closed (on its worker). */
+    void (*replica_closed)(void *ud, const struct server_conn *c);
+    /* WAIT: master_repl_offset now; how many replicas acknowledged offset
+     * (-1: this node is a replica, WAIT is refused); ask replicas for an
+     * acknowledgement of offset (REPLCONF GETACK). */
+    uint64_t (*offset)(void *ud);
+    int (*acked)(void *ud, uint64_t offset);
+    void (*request_acks)(void *ud, uint64_t offset);
+    int (*is_replica)(void *ud); /* HELLO's role */
+};
+void server_set_repl_ops(struct server *s, const struct server_repl_ops *ops);
+/* replica-read-only on a replica: clients' writes get -READONLY.  Any thread. */
+void server_set_read_only(struct server *s, int on);
+int server_is_loading(struct server *s);
+/* Re-checks WAIT's blocked clients (acknowledgements came).  Any thread. */
+void server_acks_changed(struct server *s);
+
+/* Any thread: appends bytes to c's output (in posting order); runs fn on
+ * c's worker with c's output buffer, then flushes it (fn is not called when
+ * c has gone); closes c. */
+void server_conn_send(struct server *s, const struct server_conn *c, const void *p, size_t n);
+typedef void server_conn_fn(void *ud, const struct server_conn *c, struct buf *out);
+void server_conn_call(struct server *s, const struct server_conn *c, server_conn_fn *fn, void *ud);
+void server_conn_kill(struct server *s, const struct server_conn *c);
+
+/* The replication stream's "master client" (Redis's server.master): no
+ * connection, runs requests on the calling thread through the dispatcher,
+ * and its writes pass a read-only replica.  One thread at a time. */
+struct server_pseudo;
+struct server_pseudo *server_pseudo_new(struct server *s);
+/* Runs one request; its reply goes to reply (NULL: dropped). */
+void server_pseudo_exec(struct server_pseudo *p, int argc, const struct eng_str *argv, struct buf *reply);
+/* Forgets a half-received transaction and returns to db 0 (a new master). */
+void server_pseudo_reset(struct server_pseudo *p);
+int server_pseudo_in_multi(const struct server_pseudo *p);
+void server_pseudo_free(struct server_pseudo *p);
+
 /* Builds the server: engine, workers, listeners.  NULL with a message in err
  * when a listener cannot be opened. */
 struct server *server_new(struct server_config *sc, struct cfg *conf, const char *conf_path, struct eng *e,

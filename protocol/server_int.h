@@ -161,6 +161,11 @@ struct client {
     struct client *wprev, *wnext;
     /* extension state of other features (transactions, pub/sub, blocking) */
     void *multi, *pubsub, *blocked;
+    /* replication (cmd_repl.c): WAIT's wait, what REPLCONF told before
+     * PSYNC, and master_repl_offset after this client's last write */
+    void *waiting;
+    struct server_replica_info *repl;
+    uint64_t woff;
 };
 
 /* ---- workers --------------------------------------------------------- */
@@ -172,7 +177,11 @@ struct msg {
     size_t len;
     char data[];
 };
-enum msg_kind { MSG_KILL = 1, MSG_WRITE, MSG_RESUME, MSG_STOP, MSG_CALLBACK };
+enum msg_kind {
+    MSG_KILL = 1, MSG_WRITE, MSG_RESUME, MSG_STOP, MSG_CALLBACK,
+    MSG_CLOSE,     /* close the client, not counted as a kill (replication) */
+    MSG_CONN_CALL, /* data: server_conn_fn *, void *ud; run with the client's obuf */
+};
 
 struct cmd_stat {
     uint64_t calls, usec, rejected, failed;
@@ -250,6 +259,10 @@ struct server {
     struct watch_reg *watch;
     struct pubsub *pubsub;
     struct block_reg *blocking;
+    /* replication/'s side of REPLICAOF, PSYNC, WAIT... (cmd_repl.c) */
+    struct server_repl_ops repl;
+    _Atomic int read_only;    /* server_set_read_only */
+    struct wait_reg *waits;   /* WAIT's blocked clients */
 };
 
 /* ---- the call context handed to handlers -------------------------------- */
@@ -371,6 +384,11 @@ void monitor_feed(struct server *srv, struct client *c, int argc, const struct e
  * HELLO's AUTH username password) read "(redacted)", as in Redis 7.  Returns
  * k->argv, or a copy in *copy (new; the caller xfrees it, valid with k). */
 const struct eng_str *args_for_log(const struct call *k, struct eng_str **copy);
+
+/* cmd_repl.c: WAIT's registry, and the cleanup of a closing client. */
+struct wait_reg *wait_reg_new(void);
+void wait_reg_free(struct wait_reg *r);
+void repl_client_gone(struct client *c);
 
 /* Sections of INFO, written in Redis's format. */
 void info_write(struct server *srv, struct client *cl, const char *section, struct buf *out);

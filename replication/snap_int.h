@@ -15,9 +15,11 @@
 #ifndef REPLICATION_SNAP_INT_H
 #define REPLICATION_SNAP_INT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#define XXH_STATIC_LINKING_ONLY /* XXH3_state_t on the stack */
 #include <xxhash.h>
 
 #include "base/buf.h"
@@ -105,6 +107,26 @@ int snap_check_frame(struct snap_check *c, const void *frame, size_t n);
 int snap_check_finish(struct snap_check *c);
 void snap_check_release(struct snap_check *c);
 
+/* The restore at start. */
+struct snap_restore_ctl {
+    void *ud;
+    void (*begin)(void *ud, uint64_t total_bytes);        /* a snapshot starts loading */
+    void (*progress)(void *ud, uint64_t bytes, uint64_t keys); /* after each frame */
+    _Atomic int *stop;                                     /* set: give up (-1) */
+};
+struct snap_restore_result {
+    struct snap_meta meta;
+    uint64_t keys_loaded, keys_expired;
+    double seconds;
+    int skipped; /* snapshots refused (corrupt or incomplete) before it */
+};
+struct snap_store;
+/* Loads the newest snapshot of st that passes every check into e (empty),
+ * each refused one logged with its id and reason.  1 loaded, 0 none usable
+ * (e left empty), -1 the store failed (st->err: unreachable...). */
+int snap_restore(struct snap_store *st, struct eng *e, const struct snap_restore_ctl *ctl,
+                 struct snap_restore_result *res);
+
 /* ---- sinks and sources ------------------------------------------------------- */
 
 /* One snapshot as listed by a source, newest first. */
@@ -184,6 +206,33 @@ struct snap_child {
  * -errno. */
 int snap_fork_start(struct eng *e, struct snap_meta *m, size_t chunk_size, uint64_t (*offset_fn)(void *),
                     void *offset_ud, struct snap_child *out);
+/* Waits for the child, killing it first when kill_it.  0 when it exited
+ * with status 0; -1 with a reason in err. */
+int snap_child_wait(struct snap_child *c, int kill_it, char *err, size_t errlen);
+
+/* Hands the child's frames to a store: begin() with the header, chunk()
+ * with each chunk in order; the trailer is kept for commit(), which the
+ * caller makes once the child exited well. */
+struct snap_pump {
+    struct snap_store *st;
+    struct snap_meta *meta;   /* in: id, created, offset; out: chunks, stored_bytes */
+    struct snap_meta trailer; /* what the child's trailer says */
+    struct buf in, tframe;    /* bytes read; the trailer frame */
+    int began, got_trailer;
+    void (*on_chunk)(void *ud); /* after each chunk stored (may be NULL) */
+    void *ud;
+    char err[600];
+};
+/* Reads frames from fd until the child closes it.  0 when the trailer came
+ * last; -1 with p->err (the store refused, or the child sent bad frames). */
+int snap_pump_run(struct snap_pump *p, int fd);
+void snap_pump_release(struct snap_pump *p);
+
+/* One whole snapshot from the calling thread (tests, tools): fork, frames to
+ * st, wait, commit.  *m gets its id and trailer.  0 or -1 with err. */
+int snap_take(struct eng *e, struct snap_store *st, size_t chunk_size, struct snap_meta *m, char *err,
+              size_t errlen);
+
 /* Reads the child's Private_Dirty from /proc (bytes), 0 when unknown. */
 uint64_t snap_private_dirty(pid_t pid);
 void snap_child_release(struct snap_child *c);

@@ -1,4 +1,4 @@
-/* snapshot.h: point-in-time snapshots of the whole keyspace, to MongoDB or to
+/* replication.h: point-in-time snapshots of the whole keyspace, to MongoDB or to
  * local files, and the restore at start, as the composition root sees them.
  *
  * What it is: the snapshot scheduler (Redis's `save` rules, SAVE, BGSAVE
@@ -12,7 +12,7 @@
  * Wiring (main.c):
  *
  *     struct repl_snap_config *rc = repl_options_register(conf);  // options
- *     ... cfg_load_all(...) ...
+ *     ... cfg_load_all(...) ...; repl_options_check(err, sizeof err) ...
  *     struct repl_snap *snap = repl_snap_new(e, rc);
  *     server_register_commands(repl_snap_commands(snap, &n), n, err, sizeof err);
  *     srv = server_new(...);
@@ -23,8 +23,8 @@
  *     repl_snap_free(snap);          // before the engine goes
  *
  * Thread: the hooks and commands may be called from any thread. */
-#ifndef REPLICATION_SNAPSHOT_H
-#define REPLICATION_SNAPSHOT_H
+#ifndef REPLICATION_REPLICATION_H
+#define REPLICATION_REPLICATION_H
 
 #include <stdint.h>
 
@@ -58,6 +58,9 @@ struct repl_snap_config {
 /* Registers the snapshot options; returns where their values land (one per
  * process). */
 struct repl_snap_config *repl_options_register(struct cfg *c);
+/* Checks the options as loaded at start (dbfilename is a plain name,
+ * restore-from mongo has a mongo-uri...).  0, or -1 with a message. */
+int repl_options_check(char *err, size_t errlen);
 /* A consistent copy of the save rules (CONFIG SET may change them at any
  * time); returns how many. */
 int repl_options_rules(struct repl_save_rule out[REPL_MAX_SAVE_RULES]);
