@@ -20,6 +20,7 @@
  * type ops (free, mem, dup) are handed the block alone.  Not here: argument
  * parsing and replies (protocol/cmd_zset.c). */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -934,31 +935,48 @@ static int settle(struct eng_ctx *c, struct eng_key *k)
     return 1;
 }
 
-/* An argv under construction for the journal, numbers formatted inside. */
+/* An argv under construction for the journal, numbers formatted inside.
+ * Without a journal hook nothing is built.  Scores are written with %.17g:
+ * exact, and one snprintf (the shortest form costs a search). */
 struct jargs {
     struct eng_str *argv;
-    char (*num)[40];
-    int argc;
+    char (*num)[32];
+    int argc, nnum;
 };
 
-static void jargs_init(struct jargs *j, int max)
+static void jargs_init(struct eng_ctx *c, struct jargs *j, int max, int maxnum)
 {
+    j->argc = j->nnum = 0;
+    j->argv = NULL, j->num = NULL;
+    if (!c->e->hooks.journal)
+        return;
     j->argv = xmalloc(sizeof *j->argv * (size_t)max);
-    j->num = xmalloc(sizeof *j->num * (size_t)max);
-    j->argc = 0;
+    if (maxnum)
+        j->num = xmalloc(sizeof *j->num * (size_t)maxnum);
 }
-static void jargs_str(struct jargs *j, const char *p, size_t n) { j->argv[j->argc++] = (struct eng_str){p, n}; }
+static void jargs_str(struct jargs *j, const char *p, size_t n)
+{
+    if (j->argv)
+        j->argv[j->argc++] = (struct eng_str){p, n};
+}
 static void jargs_cstr(struct jargs *j, const char *s) { jargs_str(j, s, strlen(s)); }
 static void jargs_double(struct jargs *j, double d)
 {
-    size_t n = num_fmt_double(j->num[j->argc], sizeof j->num[0], d);
-    jargs_str(j, j->num[j->argc], n);
+    if (!j->argv)
+        return;
+    char *t = j->num[j->nnum++];
+    jargs_str(j, t, (size_t)snprintf(t, sizeof j->num[0], "%.17g", d));
+}
+static void jargs_free(struct jargs *j)
+{
+    xfree(j->argv);
+    xfree(j->num);
 }
 static void jargs_done(struct eng_ctx *c, struct jargs *j)
 {
-    eng__journal(c, j->argc, j->argv);
-    xfree(j->argv);
-    xfree(j->num);
+    if (j->argv)
+        eng__journal(c, j->argc, j->argv);
+    jargs_free(j);
 }
 
 /* ---- ZADD and friends ---------------------------------------------------- */
@@ -1012,7 +1030,7 @@ int eng_zadd(struct eng_ctx *c, const char *key, size_t klen, unsigned flags, co
         eng__add(c, k);
     }
     struct jargs j;
-    jargs_init(&j, 2 + 2 * n);
+    jargs_init(c, &j, 2 + 2 * n, n);
     jargs_cstr(&j, "ZADD");
     jargs_str(&j, key, klen);
     int rc = 0;
@@ -1039,7 +1057,7 @@ int eng_zadd(struct eng_ctx *c, const char *key, size_t klen, unsigned flags, co
         jargs_done(c, &j);
         eng__changed(c, key, klen, ENG_EV_ZSET, (flags & ENG_ZADD_INCR) ? "zincr" : "zadd");
     } else {
-        xfree(j.argv), xfree(j.num);
+        jargs_free(&j);
     }
     if (out->added)
         eng__signal_ready(c, key, klen);
@@ -1058,7 +1076,7 @@ int eng_zrem(struct eng_ctx *c, const char *key, size_t klen, const struct eng_s
     if (!k)
         return 0;
     struct jargs j;
-    jargs_init(&j, 2 + n);
+    jargs_init(c, &j, 2 + n, 0);
     jargs_cstr(&j, "ZREM");
     jargs_str(&j, key, klen);
     for (int i = 0; i < n && z_len(k->v.p); i++) {
@@ -1068,7 +1086,7 @@ int eng_zrem(struct eng_ctx *c, const char *key, size_t klen, const struct eng_s
         }
     }
     if (!*removed) {
-        xfree(j.argv), xfree(j.num);
+        jargs_free(&j);
         return 0;
     }
     if (!is_lp(k->v.p))
@@ -1544,7 +1562,7 @@ static void journal_setop(struct eng_ctx *c, int op, const struct eng_str *keys,
     static const char *const cmds[] = {"ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"};
     static const char *const aggs[] = {"SUM", "MIN", "MAX"};
     struct jargs j;
-    jargs_init(&j, 6 + 2 * n);
+    jargs_init(c, &j, 6 + 2 * n, n);
     jargs_cstr(&j, cmds[op]);
     jargs_str(&j, dst, dlen);
     char num[24];

@@ -59,6 +59,7 @@ static void unregister(struct client *c)
     if (c->wnext)
         c->wnext->wprev = c->wprev;
     c->wprev = c->wnext = NULL;
+    kt_del(&w->byid, &c->idnode);
 }
 
 void client_close(struct client *c)
@@ -376,6 +377,8 @@ void conn_accept(uv_stream_t *listener, int status)
     if (w->clients)
         w->clients->wprev = c;
     w->clients = c;
+    c->idnode = (struct kt_node){.db = 0, .key = (const char *)&c->id, .len = sizeof c->id};
+    kt_add(&w->byid, &c->idnode);
     w->nclients++;
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
         client_close(c);

@@ -44,10 +44,8 @@ void worker_post(struct worker *w, int kind, uint64_t client_id, const void *dat
 
 static struct client *find_client(struct worker *w, uint64_t id)
 {
-    for (struct client *c = w->clients; c; c = c->wnext)
-        if (c->id == id)
-            return c;
-    return NULL;
+    struct kt_node *n = kt_find(&w->byid, 0, (const char *)&id, sizeof id);
+    return n ? (struct client *)((char *)n - offsetof(struct client, idnode)) : NULL;
 }
 
 static void close_handle(uv_handle_t *h, void *arg)
@@ -344,6 +342,7 @@ struct server *server_new(struct server_config *sc, struct cfg *conf, const char
         w->wake.data = w;
         uv_timer_init(&w->loop, &w->cron);
         w->cron.data = w;
+        kt_init(&w->byid);
         w->cmdstats = xcalloc((size_t)ncmds, sizeof *w->cmdstats);
         if (open_listeners(w, err, errlen) < 0) {
             s->nworkers = i + 1;
@@ -440,6 +439,7 @@ void server_free(struct server *s)
         struct worker *w = &s->workers[i];
         drain_and_close(w);
         pthread_mutex_destroy(&w->mbox_lock);
+        kt_release(&w->byid);
         xfree(w->cmdstats);
     }
     for (int i = 0; i < s->slowlog_len; i++) {

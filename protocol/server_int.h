@@ -20,6 +20,7 @@
 #include "base/buf.h"
 #include "base/config.h"
 #include "engine.h"
+#include "keytab.h"
 #include "resp.h"
 #include "server.h"
 
@@ -159,6 +160,7 @@ struct client {
     /* registry (srv->clients_lock) and worker list */
     struct client *prev, *next;
     struct client *wprev, *wnext;
+    struct kt_node idnode; /* in w->byid, keyed by the bytes of id */
     /* extension state of other features (transactions, pub/sub, blocking) */
     void *multi, *pubsub, *blocked;
     /* replication (cmd_repl.c): WAIT's wait, what REPLCONF told before
@@ -199,6 +201,7 @@ struct worker {
     pthread_mutex_t mbox_lock;
     struct msg *mbox_head, *mbox_tail;
     struct client *clients; /* this worker's clients (wprev/wnext) */
+    struct keytab byid;     /* the same clients by id: mailbox messages name clients by id */
     int nclients;
     struct cmd_stat *cmdstats; /* per command id */
     uint64_t commands, conns_received, rejected_conns, net_in, net_out, errors;
