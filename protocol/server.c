@@ -410,6 +410,8 @@ int server_run(struct server *s)
         uv_thread_create(&s->workers[i].thread, worker_main, &s->workers[i]);
     log_info("ready to accept connections", "port=%lld shards=%d", (long long)s->cfg->port, s->nworkers);
     uv_run(main_loop, UV_RUN_DEFAULT);
+    if (s->repl.stopping) /* its thread posts to the workers: it stops first */
+        s->repl.stopping(s->repl.ud);
     for (int i = 0; i < s->nworkers; i++)
         worker_post(&s->workers[i], MSG_STOP, 0, NULL, 0);
     for (int i = 0; i < s->nworkers; i++)

@@ -159,6 +159,9 @@ struct server_repl_ops {
     int (*acked)(void *ud, uint64_t offset);
     void (*request_acks)(void *ud, uint64_t offset);
     int (*is_replica)(void *ud); /* HELLO's role */
+    /* The server is stopping: called once its main loop ended, before the
+     * workers stop (replication's thread must stop posting to them). */
+    void (*stopping)(void *ud);
 };
 void server_set_repl_ops(struct server *s, const struct server_repl_ops *ops);
 /* replica-read-only on a replica: clients' writes get -READONLY.  Any thread. */
