@@ -40,6 +40,19 @@ void server_set_read_only(struct server *s, int on) { atomic_store(&s->read_only
 
 int server_is_loading(struct server *s) { return atomic_load(&s->loading); }
 
+void server_pause_writes(struct server *s, int on)
+{
+    if (on) {
+        atomic_store(&s->pause_all, 0);
+        atomic_store(&s->pause_until_ms, INT64_MAX);
+        return;
+    }
+    atomic_store(&s->pause_until_ms, 0);
+    atomic_store(&s->pause_all, 0);
+    for (int i = 0; i < s->nworkers; i++)
+        worker_post(&s->workers[i], MSG_RESUME, 0, NULL, 0);
+}
+
 /* ---- REPLICAOF, ROLE, FAILOVER ------------------------------------------------ */
 
 static void no_replication(struct call *k) { reply_error(k, "ERR replication is not enabled in this server"); }

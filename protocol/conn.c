@@ -62,6 +62,25 @@ static void unregister(struct client *c)
     kt_del(&w->byid, &c->idnode);
 }
 
+void client_register(struct client *c)
+{
+    struct server *srv = c->w->srv;
+    struct worker *w = c->w;
+    pthread_mutex_lock(&srv->clients_lock);
+    c->next = srv->clients;
+    if (srv->clients)
+        srv->clients->prev = c;
+    srv->clients = c;
+    pthread_mutex_unlock(&srv->clients_lock);
+    c->wnext = w->clients;
+    if (w->clients)
+        w->clients->wprev = c;
+    w->clients = c;
+    c->idnode = (struct kt_node){.db = 0, .key = (const char *)&c->id, .len = sizeof c->id};
+    kt_add(&w->byid, &c->idnode);
+    w->nclients++;
+}
+
 void client_close(struct client *c)
 {
     if (c->flags & CL_CLOSING)
@@ -367,19 +386,7 @@ void conn_accept(uv_stream_t *listener, int status)
     uv_tcp_nodelay(&c->tcp, 1);
     if (srv->cfg->tcp_keepalive > 0)
         uv_tcp_keepalive(&c->tcp, 1, (unsigned)srv->cfg->tcp_keepalive);
-    pthread_mutex_lock(&srv->clients_lock);
-    c->next = srv->clients;
-    if (srv->clients)
-        srv->clients->prev = c;
-    srv->clients = c;
-    pthread_mutex_unlock(&srv->clients_lock);
-    c->wnext = w->clients;
-    if (w->clients)
-        w->clients->wprev = c;
-    w->clients = c;
-    c->idnode = (struct kt_node){.db = 0, .key = (const char *)&c->id, .len = sizeof c->id};
-    kt_add(&w->byid, &c->idnode);
-    w->nclients++;
+    client_register(c);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
         client_close(c);
 }

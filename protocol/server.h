@@ -167,6 +167,9 @@ void server_set_repl_ops(struct server *s, const struct server_repl_ops *ops);
 /* replica-read-only on a replica: clients' writes get -READONLY.  Any thread. */
 void server_set_read_only(struct server *s, int on);
 int server_is_loading(struct server *s);
+/* FAILOVER: writes wait (as CLIENT PAUSE WRITE, with no end) while on; off
+ * resumes them (they then meet -READONLY when this node became a replica). */
+void server_pause_writes(struct server *s, int on);
 /* Re-checks WAIT's blocked clients (acknowledgements came).  Any thread. */
 void server_acks_changed(struct server *s);
 

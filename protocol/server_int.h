@@ -300,6 +300,8 @@ char *arg_strdup(const struct call *k, int i);
 
 /* Clients. */
 struct client *client_new(struct worker *w);
+/* Makes an accepted client known: CLIENT LIST, its worker's list and id table. */
+void client_register(struct client *c);
 void client_close(struct client *c);  /* now, from the client's worker */
 void client_flush(struct client *c);
 /* Runs the commands waiting in c's query buffer (after a pause or block). */

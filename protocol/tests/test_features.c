@@ -72,11 +72,7 @@ static struct client *fake(int w)
     struct client *c = client_new(wk);
     c->flags |= CL_CLOSING; /* keep replies in obuf (see the top) */
     c->fd = 1000 + (int)c->id;
-    c->wnext = wk->clients;
-    if (wk->clients)
-        wk->clients->wprev = c;
-    wk->clients = c;
-    wk->nclients++;
+    client_register(c);
     atomic_fetch_add(&S->nclients, 1);
     return c;
 }
