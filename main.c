@@ -11,6 +11,7 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "engine.h"
+#include "repl.h"
 #include "replication.h"
 #include "server.h"
 
@@ -30,7 +31,13 @@ static void usage(FILE *f)
             "       obentchi-server /etc/obentchi.conf --loglevel verbose\n");
 }
 
-static void set_loading(void *ud, int on) { server_set_loading(ud, on); }
+/* What the snapshot thread needs from the server and from replication. */
+struct snap_wiring {
+    struct server *srv;
+    struct repl *repl;
+};
+static void set_loading(void *ud, int on) { server_set_loading(((struct snap_wiring *)ud)->srv, on); }
+static uint64_t snap_repl_offset(void *ud) { return repl_offset_of(((struct snap_wiring *)ud)->repl); }
 
 int main(int argc, char **argv)
 {
@@ -48,6 +55,7 @@ int main(int argc, char **argv)
     struct cfg *conf = cfg_new();
     struct server_config *sc = server_options_register(conf);
     struct repl_snap_config *rc_snap = repl_options_register(conf);
+    struct repl_config *rc_repl = repl_config_register(conf);
     char *conf_path = NULL;
     if (cfg_defaults(conf, err, sizeof err) < 0 ||
         cfg_load_all(conf, argc, argv, environ, &conf_path, err, sizeof err) < 0 ||
@@ -75,6 +83,7 @@ int main(int argc, char **argv)
     struct eng *e = eng_new(&ec);
     server_options_bind_engine(e);
     struct repl_snap *snap = repl_snap_new(e, rc_snap);
+    struct repl *repl = repl_new(e, rc_repl);
     int ncmds;
     const struct server_cmd *cmds = repl_snap_commands(snap, &ncmds);
     struct server *srv = NULL;
@@ -96,14 +105,24 @@ int main(int argc, char **argv)
              (int)getpid(), (long long)sc->port, (long long)sc->shards, conf_path ? conf_path : "none");
     server_set_hooks(srv, &(struct server_hooks){.ud = snap, .info = repl_snap_info,
                                                  .save_on_shutdown = repl_snap_save_on_shutdown});
-    struct repl_snap_env env = {.ud = srv, .set_loading = set_loading};
+    struct server_repl_ops ops;
+    repl_ops(repl, &ops);
+    server_set_repl_ops(srv, &ops);
+    struct snap_wiring wiring = {srv, repl};
+    struct repl_snap_env env = {.ud = &wiring, .set_loading = set_loading, .repl_offset = snap_repl_offset};
     if (repl_snap_start(snap, &env) < 0) {
         log_warn("startup failed", "error=\"cannot start the snapshot thread\"");
         return 1;
     }
-    int rc = server_run(srv);
+    /* TODO(issue 6): the bot's on_role_change (it runs only on a master) */
+    if (repl_start(repl, srv, sc->port, &(struct repl_env){0}) < 0) {
+        log_warn("startup failed", "error=\"cannot start the replication thread\"");
+        return 1;
+    }
+    int rc = server_run(srv); /* stops replication's thread on its way out */
     repl_snap_free(snap); /* before the engine: its thread may be loading into it */
     server_free(srv);
+    repl_free(repl); /* after the server: closing replicas still report to it */
     eng_free(e);
     if (sc->pidfile && *sc->pidfile)
         unlink(sc->pidfile);

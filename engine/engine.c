@@ -140,6 +140,7 @@ void eng_set_maxmemory(struct eng *e, int64_t maxmemory, int policy, int samples
 void eng_set_replica(struct eng *e, int replica) { e->cfg.replica = replica; }
 void eng_set_notify_mask(struct eng *e, unsigned mask) { e->hooks.notify_mask = mask; }
 void eng_set_active_expire(struct eng *e, int on) { e->cfg.no_active_expire = !on; }
+void eng_set_snapshot_child(struct eng *e, int on) { atomic_store_explicit(&e->snapshot_child, on, memory_order_relaxed); }
 
 /* ---- contexts and locks ------------------------------------------------ */
 

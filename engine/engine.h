@@ -106,6 +106,10 @@ void eng_set_maxmemory(struct eng *e, int64_t maxmemory, int policy, int samples
 void eng_set_replica(struct eng *e, int replica);
 void eng_set_notify_mask(struct eng *e, unsigned mask);
 void eng_set_active_expire(struct eng *e, int on);
+/* While a fork()ed snapshot child reads its copy of the engine, lookups
+ * leave LRU clocks alone (Redis's rule while a child runs): every page a
+ * read writes would otherwise be copied, for memory and for latency. */
+void eng_set_snapshot_child(struct eng *e, int on);
 
 /* ---- contexts and locks ---------------------------------------------- */
 
@@ -116,7 +120,7 @@ struct eng_ctx {
     int nlocked;
     uint64_t locked[ENG_MAX_SHARDS / 64];
     int txn; /* eng_journal_multi: 0 none, 1 MULTI owed before the next entry, 2 MULTI journaled */
-    int quiet; /* set by a snapshot load: no journal, notification, modified or ready hook, no dirty count */
+    int quiet; /* snapshot walk or load: no hook called, no dirty count, no LRU touch or hit/miss count */
 };
 
 void eng_ctx_init(struct eng_ctx *c, struct eng *e, int db);

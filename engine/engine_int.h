@@ -91,6 +91,7 @@ struct eng {
     struct eng_hooks hooks;
     struct eng_shard *shards;
     _Atomic unsigned evict_next;
+    _Atomic int snapshot_child; /* eng_set_snapshot_child: lookups leave LRU clocks alone */
 };
 
 uint64_t eng__hash(const char *key, size_t klen);

@@ -59,7 +59,9 @@ struct eng_key *eng__lookup(struct eng_ctx *c, const char *key, size_t klen, int
     struct eng_key *k = eng__find(&sh->dbs[c->db], key, klen, eng__hash(key, klen));
     if (k && expire_if_needed(c, k, read))
         k = NULL;
-    if (k && !(read & ENG_LOOKUP_NOTOUCH))
+    if (c->quiet) /* a snapshot's walk or load: no trace (no page dirtied in a fork()ed child) */
+        return k;
+    if (k && !(read & ENG_LOOKUP_NOTOUCH) && !atomic_load_explicit(&c->e->snapshot_child, memory_order_relaxed))
         k->lru = eng__lru_clock(c->now_ms);
     if (read & ENG_LOOKUP_READ) {
         if (k)

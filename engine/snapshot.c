@@ -1,13 +1,14 @@
 /* snapshot.c: the keyspace as a record stream and back (snapshot.h).
  *
- * The writer walks shard by shard, database by database, with dict_scan's
- * cursor, so a walk can be cut into steps of any size and resumed.  Strings
+ * The writer walks shard by shard, database by database, bucket by bucket;
+ * a walk can be cut into steps of any size and resumed.  Strings
  * are read straight from their key block; the other types through their
  * public read API (hash.h, set.h, list.h, zset.h), so this file knows no
  * type's inner layout.  Those calls go through the normal lookup, which is
  * why init silences what a lookup could set off: expiry deletions (the
- * engine is told it is a replica, so a dead key is only hidden), hooks, and
- * rehash steps of the dicts being scanned.
+ * engine is told it is a replica, so a dead key is only hidden), hooks,
+ * rehash steps, and, through a quiet context, LRU clocks and hit counts:
+ * in a fork()ed child each of those writes would copy a page.
  *
  * The reader applies records through the same public API, in a quiet
  * context (engine.h: no journal, notifications or dirty count), so a load
@@ -28,7 +29,7 @@
 #include "zset.h"
 
 #define DEFAULT_MAX_RECORD (1u << 20)
-#define HEAD_FIXED 11 /* kind:u8 db:u16 expire:i64 */
+#define PREFETCH_AHEAD 8
 
 /* ---- little-endian and varint helpers --------------------------------------- */
 
@@ -98,6 +99,8 @@ void eng_snap_writer_init(struct eng_snap_writer *w, struct eng_ctx *c, size_t m
         assert(c->locked[s / 64] & (1ULL << (s % 64)));
     w->saved_replica = e->cfg.replica;
     w->saved_hooks = e->hooks;
+    w->saved_quiet = c->quiet;
+    c->quiet = 1; /* reads leave no trace: in a fork()ed child every write copies a page */
     e->cfg.replica = 1;
     memset(&e->hooks, 0, sizeof e->hooks);
     pause_all(e, 1);
@@ -109,8 +112,7 @@ void eng_snap_writer_release(struct eng_snap_writer *w)
     pause_all(e, -1);
     e->cfg.replica = w->saved_replica;
     e->hooks = w->saved_hooks;
-    xfree(w->pending);
-    w->pending = NULL;
+    w->c->quiet = w->saved_quiet;
 }
 
 /* One key's records being written: the head record, then continuation
@@ -259,62 +261,57 @@ static void write_key(struct eng_snap_writer *w, struct buf *out, const struct e
         w->counts.expires++;
 }
 
-static void collect(void *ud, struct dict_node *n)
-{
-    struct eng_snap_writer *w = ud;
-    if (w->npending == w->cap_pending) {
-        w->cap_pending = w->cap_pending ? 2 * w->cap_pending : 64;
-        w->pending = xrealloc(w->pending, w->cap_pending * sizeof *w->pending);
-    }
-    w->pending[w->npending++] = n;
-}
-
-/* Moves the cursor to the next (shard, db) when the current one is done. */
-static int advance(struct eng_snap_writer *w)
+/* The next key of the walk: bucket by bucket through both tables of each
+ * (shard, db) in turn, in memory order (the walk holds every lock, so no
+ * table changes under it: no need for dict_scan's reverse-binary cursor,
+ * whose scattered bucket order costs a cache miss per bucket). */
+static const struct eng_key *next_key(struct eng_snap_writer *w)
 {
     struct eng *e = w->c->e;
-    if (!w->started) {
-        w->started = 1;
-        w->c->db = 0;
-        return 1;
+    while (!w->node) {
+        if (w->shard >= e->cfg.nshards)
+            return NULL;
+        struct dict *d = &walk_db(w)->keys;
+        if (w->table < 2 && w->bucket < d->size[w->table]) {
+            /* the keys are scattered in memory: ask for one a few buckets
+             * ahead while this one is written */
+            if (w->bucket + PREFETCH_AHEAD < d->size[w->table]) {
+                const struct dict_node *ahead = d->table[w->table][w->bucket + PREFETCH_AHEAD];
+                if (ahead)
+                    __builtin_prefetch(ahead);
+            }
+            w->node = d->table[w->table][w->bucket++];
+            continue;
+        }
+        if (w->table == 0) {
+            w->table = 1, w->bucket = 0;
+            continue;
+        }
+        w->table = 0, w->bucket = 0;
+        if (++w->db >= e->cfg.ndb)
+            w->db = 0, w->shard++;
     }
-    if (w->cursor != 0)
-        return 1;
-    if (++w->db >= e->cfg.ndb) {
-        w->db = 0;
-        if (++w->shard >= e->cfg.nshards)
-            return 0;
-    }
+    const struct eng_key *k = (const struct eng_key *)w->node;
+    w->node = w->node->next;
     w->c->db = w->db;
-    return 1;
+    return k;
 }
 
 int eng_snap_write(struct eng_snap_writer *w, struct buf *out, size_t budget)
 {
     if (w->done)
         return 0;
-    size_t next = 0;
-    for (;;) {
-        while (next < w->npending) {
-            write_key(w, out, (const struct eng_key *)w->pending[next++]);
-            if (out->len >= budget && next < w->npending) {
-                memmove(w->pending, w->pending + next, (w->npending - next) * sizeof *w->pending);
-                w->npending -= next;
-                return 1;
-            }
+    while (out->len < budget) {
+        const struct eng_key *k = next_key(w);
+        if (!k) {
+            buf_putc(out, (char)ENG_SNAP_END);
+            put_varint(out, w->counts.keys);
+            w->done = 1;
+            return 0;
         }
-        w->npending = next = 0;
-        if (out->len >= budget && w->started)
-            return 1;
-        if (!advance(w))
-            break;
-        struct dict *d = &walk_db(w)->keys;
-        w->cursor = dict_size(d) ? dict_scan(d, w->cursor, collect, w) : 0;
+        write_key(w, out, k);
     }
-    buf_putc(out, (char)ENG_SNAP_END);
-    put_varint(out, w->counts.keys);
-    w->done = 1;
-    return 0;
+    return 1;
 }
 
 uint64_t eng_snap_key_total(struct eng_ctx *c)
@@ -466,24 +463,19 @@ static int is_skipped(struct eng_snap_reader *r, const struct record *rec)
 /* Applies one record: 0, 1 when the key's time passed while loading (left
  * out: a continuation must not bring back a key its TTL just removed), or
  * ERR_CORRUPT (an existing key of another type, or a type's own refusal). */
-static int apply(struct eng_snap_reader *r, const struct record *rec)
+static int apply(struct eng_ctx *cx, const struct record *rec)
 {
-    struct eng_ctx c;
-    eng_ctx_init(&c, r->e, rec->db);
-    c.quiet = 1;
-    eng_lock_keys(&c, &rec->key, 1);
+    struct eng_ctx c = *cx; /* the caller's locks, this record's db */
+    c.db = rec->db;
     if (rec->expire > 0 && rec->expire <= c.now_ms) {
         if (rec->cont)
             eng_del(&c, rec->key.p, rec->key.n);
-        eng_unlock(&c);
         return 1;
     }
     const char *k = rec->key.p;
     size_t kl = rec->key.n;
     int64_t unused;
     int rc = 0;
-    if (!rec->cont && rec->type != ENG_T_STRING)
-        eng_del(&c, k, kl); /* a key given twice keeps its last value */
     switch (rec->type) {
     case ENG_T_STRING:
         rc = eng_set(&c, k, kl, rec->val.p, rec->val.n, 0, rec->expire, NULL, NULL);
@@ -506,7 +498,6 @@ static int apply(struct eng_snap_reader *r, const struct record *rec)
     }
     if (rc == 0 && !rec->cont && rec->type != ENG_T_STRING && rec->expire > 0)
         eng_expire_at(&c, k, kl, rec->expire, 0);
-    eng_unlock(&c);
     return rc < 0 ? ERR_CORRUPT : 0;
 }
 
@@ -519,11 +510,11 @@ static void skip_key(struct eng_snap_reader *r, const struct record *rec)
 
 /* A key whose time has passed, at the load's instant or while loading, is
  * left out with all its records. */
-static int consume(struct eng_snap_reader *r, const struct record *rec)
+static int consume(struct eng_snap_reader *r, struct eng_ctx *c, const struct record *rec)
 {
     int rc = 0;
     if (rec->cont) {
-        if (r->e && !is_skipped(r, rec) && (rc = apply(r, rec)) == 1)
+        if (r->e && !is_skipped(r, rec) && (rc = apply(c, rec)) == 1)
             skip_key(r, rec);
         return rc < 0 ? rc : 0;
     }
@@ -535,7 +526,7 @@ static int consume(struct eng_snap_reader *r, const struct record *rec)
     if (rec->expire > 0 && rec->expire <= r->now_ms)
         rc = 1;
     else if (r->e)
-        rc = apply(r, rec);
+        rc = apply(c, rec);
     if (rc == 1) {
         r->expired++;
         skip_key(r, rec);
@@ -551,23 +542,32 @@ static size_t read_records(struct eng_snap_reader *r, const unsigned char *p, co
 {
     const unsigned char *start = p;
     struct buf scratch = BUF_INIT;
+    /* Every shard locked once for the slice rather than per record: a load
+     * runs while clients get -LOADING, and this spares a lock, an unlock
+     * and a clock read per key. */
+    struct eng_ctx c;
+    if (r->e) {
+        eng_ctx_init(&c, r->e, 0);
+        c.quiet = 1;
+        eng_lock_all(&c);
+    }
     while (p < end && !r->err) {
-        struct cur c = {p, end, 0, 0};
+        struct cur cur = {p, end, 0, 0};
         if (r->ended) {
             r->err = ERR_CORRUPT; /* bytes after the end record */
             break;
         }
         if (*p == ENG_SNAP_END) {
-            c.p++;
-            r->end_keys = get_varint(&c);
-            if (c.short_)
+            cur.p++;
+            r->end_keys = get_varint(&cur);
+            if (cur.short_)
                 break;
             r->ended = 1;
-            p = c.p;
+            p = cur.p;
             continue;
         }
         struct record rec = {0};
-        int got = parse_record(&c, &rec, &scratch);
+        int got = parse_record(&cur, &rec, &scratch);
         if (got == 0)
             break;
         if (got < 0 || (r->e && rec.db >= eng_config(r->e)->ndb)) {
@@ -575,12 +575,14 @@ static size_t read_records(struct eng_snap_reader *r, const unsigned char *p, co
             break;
         }
         r->counts.elements += rec.n;
-        if (consume(r, &rec) < 0) {
+        if (consume(r, &c, &rec) < 0) {
             r->err = ERR_CORRUPT;
             break;
         }
-        p = c.p;
+        p = cur.p;
     }
+    if (r->e)
+        eng_unlock(&c);
     buf_release(&scratch);
     return (size_t)(p - start);
 }

@@ -1,8 +1,8 @@
 /* snapshot.h: the engine's half of point-in-time snapshots: the keyspace as a
  * stream of records, and the stream back into a keyspace.
  *
- * What it is: a cursor over every shard, database and key (dict_scan's
- * resize-proof cursor) that appends self-describing records, type by type,
+ * What it is: a cursor over every shard, database and key (the engine is
+ * frozen for the walk) that appends self-describing records, type by type,
  * TTL included, to a buffer; and a reader that parses such a stream, fed in
  * slices cut anywhere, and applies each record to an engine.  What it is
  * not: no files, sockets, threads, compression or checksums.  Chunking,
@@ -38,6 +38,8 @@
 #include "base/buf.h"
 #include "engine.h"
 
+struct dict_node;
+
 #define ENG_SNAP_VERSION 1
 #define ENG_SNAP_CONT 0x08
 #define ENG_SNAP_END 0xFF
@@ -55,16 +57,15 @@ struct eng_snap_counts {
 
 struct eng_snap_writer {
     struct eng_ctx *c;
-    int shard, db;
-    uint64_t cursor; /* dict_scan cursor in (shard, db) */
-    int started, done;
+    /* the cursor: (shard, db), table 0 or 1 of its dict, bucket, next node */
+    int shard, db, table;
+    uint64_t bucket;
+    struct dict_node *node;
+    int done;
     size_t max_record;
     struct eng_snap_counts counts;
-    /* nodes of the current dict_scan step, not yet written */
-    void **pending;
-    size_t npending, cap_pending;
     /* state kept to restore when released */
-    int saved_replica;
+    int saved_replica, saved_quiet;
     struct eng_hooks saved_hooks;
 };
 

@@ -573,9 +573,8 @@ static uint64_t z_rank(void *v, const char *m, size_t n)
 /* A cursor over the members in order. */
 struct zit {
     void *v;
-    uint32_t off;     /* listpack: offset of the entry */
-    uint64_t left;    /* listpack: entries from here to the end */
-    struct znode *x;  /* skip list: the node */
+    uint32_t off;    /* listpack: offset of the entry */
+    struct znode *x; /* skip list: the node */
 };
 
 static void zit_seek(void *v, uint64_t rank, struct zit *it)
@@ -583,7 +582,6 @@ static void zit_seek(void *v, uint64_t rank, struct zit *it)
     it->v = v;
     if (is_lp(v)) {
         it->off = lp_offset_of(v, rank);
-        it->left = as_lp(v)->count - rank;
         it->x = NULL;
     } else {
         it->x = zsl_at(v, rank);
@@ -606,7 +604,6 @@ static void zit_next(struct zit *it)
 {
     if (is_lp(it->v)) {
         it->off += (uint32_t)lp_esize(as_lp(it->v)->p + it->off);
-        it->left--;
     } else {
         it->x = it->x->level[0].forward;
     }
@@ -617,7 +614,6 @@ static void zit_prev(struct zit *it)
     if (is_lp(it->v)) {
         if (it->off)
             it->off -= (uint32_t)as_lp(it->v)->p[it->off - 1] + 10;
-        it->left++;
     } else {
         it->x = it->x->backward;
     }
@@ -703,7 +699,8 @@ static void rank_interval(uint64_t len, int64_t start, int64_t stop, int rev, ui
 /* Redis's sdscmplex on bounds: "-" below and "+" above every string. */
 static int lex_bounds_cmp(const struct eng_zlex *a, const struct eng_zlex *b)
 {
-    int ia = a->kind == ENG_ZLEX_MIN ? -1 : a->kind == ENG_ZLEX_MAX, ib = b->kind == ENG_ZLEX_MIN ? -1 : b->kind == ENG_ZLEX_MAX;
+    int ia = a->kind == ENG_ZLEX_MIN ? -1 : a->kind == ENG_ZLEX_MAX,
+        ib = b->kind == ENG_ZLEX_MIN ? -1 : b->kind == ENG_ZLEX_MAX;
     if (ia || ib)
         return ia == ib ? 0 : ia < ib ? -1 : 1;
     return cmp_bytes(a->p, a->n, b->p, b->n);
@@ -1022,11 +1019,11 @@ int eng_zadd(struct eng_ctx *c, const char *key, size_t klen, unsigned flags, co
     if (!k && (flags & ENG_ZADD_XX))
         return 0;
     if (!k) {
-        size_t maxlen = 0;
-        for (int i = 0; i < n; i++)
-            maxlen = members[i].n > maxlen ? members[i].n : maxlen;
+        /* As Redis 7.0: the first member alone picks the encoding, and the
+         * set converts as it grows (zeros added while it is a listpack lose
+         * their sign, as there). */
         k = eng__key_new(key, klen, ENG_T_ZSET, ENC_LISTPACK, 0);
-        k->v.p = z_new((uint64_t)n, maxlen);
+        k->v.p = z_new(1, members[0].n);
         eng__add(c, k);
     }
     struct jargs j;
@@ -1248,35 +1245,29 @@ static int64_t store(struct eng_ctx *c, const char *dst, size_t dlen, void *v, c
     return (int64_t)n;
 }
 
-/* The members at forward ranks [a, b) of v as a new set. */
-static void *copy_ranks(void *v, uint64_t a, uint64_t b)
+/* The members at forward ranks [a, b) of v as a new set, built as Redis's
+ * ZRANGESTORE builds it: in reply order (rev: from the top), into a listpack
+ * that turns into a skip list when it outgrows one (big: a skip list from
+ * the start), so that the encoding, and the zeros that lose their sign while
+ * in a listpack, come out as there. */
+static void *copy_ranks(void *v, uint64_t a, uint64_t b, int rev, int big)
 {
-    size_t maxlen = 0;
+    uint64_t cap = b - a < ENG_ZSET_MAX_LISTPACK_ENTRIES ? b - a : ENG_ZSET_MAX_LISTPACK_ENTRIES;
+    void *out = big ? (void *)zsl_new() : (void *)lp_new(cap * 16);
     struct zit it;
-    if (a < b) {
-        zit_seek(v, a, &it);
-        for (uint64_t i = a; i < b; i++, zit_next(&it)) {
-            size_t n;
-            double s;
-            zit_get(&it, &n, &s);
-            maxlen = n > maxlen ? n : maxlen;
-        }
-    }
-    int small = b - a <= ENG_ZSET_MAX_LISTPACK_ENTRIES && maxlen <= ENG_ZSET_MAX_LISTPACK_VALUE;
-    struct zlp *lp = small ? lp_new((b - a) * 16) : NULL;
-    struct zsl *z = small ? NULL : zsl_new();
     if (a < b)
-        zit_seek(v, a, &it);
-    for (uint64_t i = a; i < b; i++, zit_next(&it)) {
+        zit_seek(v, rev ? b - 1 : a, &it);
+    for (uint64_t i = a; i < b; i++) {
         size_t n;
         double s;
         const char *m = zit_get(&it, &n, &s);
-        if (small)
-            lp = lp_append(lp, m, n, s);
+        z_insert(&out, m, n, s);
+        if (rev)
+            zit_prev(&it);
         else
-            zsl_insert(z, m, n, s);
+            zit_next(&it);
     }
-    return small ? (void *)lp : (void *)z;
+    return out;
 }
 
 int eng_zrangestore(struct eng_ctx *c, const char *dst, size_t dlen, const char *src, size_t slen,
@@ -1293,7 +1284,8 @@ int eng_zrangestore(struct eng_ctx *c, const char *dst, size_t dlen, const char 
         z_interval(k->v.p, r, &lo, &hi, &skipped);
         apply_limit(r, skipped ? 0 : r->offset, lo, hi, &a, &b);
     }
-    void *v = k ? copy_ranks(k->v.p, a, b) : lp_new(0);
+    int big = r->by == ENG_ZBY_RANK && b - a > ENG_ZSET_MAX_LISTPACK_ENTRIES;
+    void *v = k ? copy_ranks(k->v.p, a, b, r->rev, big) : lp_new(0);
     if (a < b)
         eng__journalf(c, "sbbii", "ZRANGESTORE", dst, dlen, src, slen, (int64_t)a, (int64_t)b - 1);
     *n = store(c, dst, dlen, v, "zrangestore");
@@ -1556,8 +1548,8 @@ static struct zsl *op_diff(struct eng_ctx *c, struct zsrc *src, int n)
     return out;
 }
 
-static void journal_setop(struct eng_ctx *c, int op, const struct eng_str *keys, int n, const double *weights,
-                          int agg, const char *dst, size_t dlen)
+static void journal_setop(struct eng_ctx *c, int op, const struct eng_str *keys, int n, const double *weights, int agg,
+                          const char *dst, size_t dlen)
 {
     static const char *const cmds[] = {"ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"};
     static const char *const aggs[] = {"SUM", "MIN", "MAX"};

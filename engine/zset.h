@@ -89,15 +89,15 @@ struct eng_zlex {
 };
 
 struct eng_zrange {
-    int by;              /* enum eng_zby */
-    int rev;             /* hand members out from the highest down */
-    int64_t start, stop; /* ENG_ZBY_RANK: Redis's index rules (counted from
-                            the highest when rev) */
-    double min, max;     /* ENG_ZBY_SCORE (min <= max in score order) */
-    int minex, maxex;    /* exclusive bounds */
+    int by;                     /* enum eng_zby */
+    int rev;                    /* hand members out from the highest down */
+    int64_t start, stop;        /* ENG_ZBY_RANK: Redis's index rules (counted from
+                                   the highest when rev) */
+    double min, max;            /* ENG_ZBY_SCORE (min <= max in score order) */
+    int minex, maxex;           /* exclusive bounds */
     struct eng_zlex lmin, lmax; /* ENG_ZBY_LEX */
-    int64_t offset;      /* LIMIT: skip offset members (< 0: none left) */
-    int64_t limit;       /* then hand out at most limit (< 0: all) */
+    int64_t offset;             /* LIMIT: skip offset members (< 0: none left) */
+    int64_t limit;              /* then hand out at most limit (< 0: all) */
 };
 
 /* ZRANGE and friends: ERR_NOKEY when there is no sorted set. */
@@ -139,8 +139,7 @@ enum eng_zagg { ENG_ZAGG_SUM, ENG_ZAGG_MIN, ENG_ZAGG_MAX };
  * it) and nothing is called.  *card (may be NULL) gets the result's size.
  * ERR_WRONGTYPE when a key holds another type (checked before any work). */
 int eng_zsetop(struct eng_ctx *c, int op, const struct eng_str *keys, int n, const double *weights, int agg,
-               const char *dst, size_t dlen, eng_zset_count_fn *head, eng_zset_elem_fn *fn, void *ud,
-               int64_t *card);
+               const char *dst, size_t dlen, eng_zset_count_fn *head, eng_zset_elem_fn *fn, void *ud, int64_t *card);
 /* ZINTERCARD: the size of the intersection; counting stops at limit (> 0). */
 int eng_zintercard(struct eng_ctx *c, const struct eng_str *keys, int n, int64_t limit, int64_t *card);
 

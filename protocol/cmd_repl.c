@@ -477,6 +477,14 @@ void server_pseudo_reset(struct server_pseudo *p)
 
 int server_pseudo_in_multi(const struct server_pseudo *p) { return (p->c.flags & CL_MULTI) != 0; }
 
+int server_pseudo_db(const struct server_pseudo *p) { return p->c.db; }
+
+void server_pseudo_select(struct server_pseudo *p, int db)
+{
+    if (db >= 0 && db < p->w.srv->cfg->databases)
+        p->c.db = db;
+}
+
 void server_pseudo_free(struct server_pseudo *p)
 {
     if (!p)

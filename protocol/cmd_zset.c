@@ -156,7 +156,7 @@ static void lock_all_keys(struct call *k, const struct eng_str *extra, const str
 struct zreply {
     struct call *k;
     int withscores;
-    int pairs; /* each member as a [member, score] array */
+    int pairs;                  /* each member as a [member, score] array */
     const struct eng_str *keys; /* ZMPOP: keys[which] goes before the members */
     int which;
 };

@@ -191,6 +191,10 @@ void server_pseudo_exec(struct server_pseudo *p, int argc, const struct eng_str 
 /* Forgets a half-received transaction and returns to db 0 (a new master). */
 void server_pseudo_reset(struct server_pseudo *p);
 int server_pseudo_in_multi(const struct server_pseudo *p);
+/* The db its next command runs in, and a change of it (after a full copy:
+ * the stream's db comes with the offset). */
+int server_pseudo_db(const struct server_pseudo *p);
+void server_pseudo_select(struct server_pseudo *p, int db);
 void server_pseudo_free(struct server_pseudo *p);
 
 /* Builds the server: engine, workers, listeners.  NULL with a message in err

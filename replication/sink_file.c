@@ -157,7 +157,7 @@ static int scan_dir(struct file_store *f, struct snap_list *out, struct snap_lis
             e->size = (uint64_t)st.st_size;
     }
     closedir(d);
-    if (out)
+    if (out && out->n > 1)
         qsort(out->v, (size_t)out->n, sizeof *out->v, by_name_desc);
     return 0;
 }

@@ -162,8 +162,8 @@ static void chunk_id(char *out, size_t n, const char *id, uint32_t seq)
     snprintf(out, n, "%s:%08u", id, seq);
 }
 
-/* {_id: {$gte: "<id>:", $lt: "<id>;"}}: the chunks of one snapshot ("<lo>"
- * empty: every chunk before hi). */
+/* {_id: {$gte: "<id>:", $lt: "<id>;"}}: the chunks of snapshot lo; with lo
+ * NULL, every chunk of the snapshots before hi ({$lt: "<hi>:"}). */
 static void chunk_range(bson_t *q, const char *lo, const char *hi)
 {
     bson_t r;
@@ -178,6 +178,17 @@ static void chunk_range(bson_t *q, const char *lo, const char *hi)
         snprintf(b, sizeof b, "%s:", hi);
         BSON_APPEND_UTF8(&r, "$lt", b);
     }
+    bson_append_document_end(q, &r);
+}
+
+/* Every chunk of snapshot id and of the snapshots before it. */
+static void chunk_range_through(bson_t *q, const char *id)
+{
+    bson_t r;
+    char hi[SNAP_ID_MAX + 2];
+    snprintf(hi, sizeof hi, "%s;", id);
+    BSON_APPEND_DOCUMENT_BEGIN(q, "_id", &r);
+    BSON_APPEND_UTF8(&r, "$lt", hi);
     bson_append_document_end(q, &r);
 }
 
@@ -338,9 +349,13 @@ static int mongo_prune(struct snap_store *s, int keep)
     }
     if (rc == 0 && l.n > 0) {
         /* chunks of what was just removed, and of snapshots that never got
-         * a manifest, older than the oldest snapshot kept */
+         * a manifest, older than the oldest snapshot kept (keep 0, for
+         * tools: the chunks of the newest one too) */
         bson_t q = BSON_INITIALIZER;
-        chunk_range(&q, NULL, l.v[(keep < l.n ? keep : l.n) - 1].id);
+        if (keep > 0)
+            chunk_range(&q, NULL, l.v[(keep < l.n ? keep : l.n) - 1].id);
+        else
+            chunk_range_through(&q, l.v[0].id);
         if (!mongoc_collection_delete_many(m->chunks, &q, m->wopts, NULL, &e))
             rc = failed(m, "removing old chunks", &e);
         bson_destroy(&q);

@@ -192,6 +192,7 @@ struct snap_progress {
 };
 
 struct snap_child {
+    struct eng *e;
     pid_t pid;
     int fd;                /* read end of the frame pipe */
     struct snap_progress *progress;

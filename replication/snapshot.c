@@ -317,7 +317,7 @@ static int restore_source(const struct repl_snap *s)
 static void restore_at_start(struct repl_snap *s)
 {
     int from = restore_source(s);
-    if (from == REPL_RESTORE_NONE)
+    if (!s->loading)
         return;
     int mongo = from == REPL_RESTORE_MONGO;
     struct snap_restore_ctl ctl = {.ud = s, .begin = load_begin, .progress = load_progress, .stop = &s->stop};
@@ -578,11 +578,31 @@ const struct server_cmd *repl_snap_commands(struct repl_snap *s, int *n)
     return s->rows;
 }
 
+/* Whether the restore has anything to do.  Files are looked at here, before
+ * the server serves: with none, it starts ready rather than LOADING for an
+ * instant.  MongoDB is asked by the thread (a network round trip). */
+static int restore_needed(struct repl_snap *s)
+{
+    int from = restore_source(s);
+    if (from != REPL_RESTORE_FILE)
+        return from == REPL_RESTORE_MONGO;
+    char err[8];
+    struct snap_store *st = store_get(s, 0, err, sizeof err);
+    struct snap_list l = {0};
+    int rc = st->ops->list(st, &l);
+    int n = l.n;
+    snap_list_release(&l);
+    store_put(s, st, 0);
+    if (rc == 0 && n == 0)
+        log_info("no snapshot found: starting empty", "store=file");
+    return rc < 0 || n > 0;
+}
+
 int repl_snap_start(struct repl_snap *s, const struct repl_snap_env *env)
 {
     if (env)
         s->env = *env;
-    int restoring = restore_source(s) != REPL_RESTORE_NONE;
+    int restoring = restore_needed(s);
     pthread_mutex_lock(&s->lock);
     s->loading = restoring;
     s->loading_start_s = clock_wall_ms() / 1000;

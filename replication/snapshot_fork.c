@@ -133,7 +133,7 @@ static void child_main(struct eng_ctx *c, struct snap_meta *m, size_t chunk, int
     close_range(CHILD_FD + 1, ~0U, 0);
     /* Below the workers: on a busy machine the clients' latency comes
      * first, the snapshot takes longer. */
-    setpriority(PRIO_PROCESS, 0, 5);
+    setpriority(PRIO_PROCESS, 0, 10);
 
     struct child ch = {.m = m, .prog = prog};
     int64_t t0 = clock_mono_us();
@@ -186,10 +186,13 @@ int snap_fork_start(struct eng *e, struct snap_meta *m, size_t chunk_size, uint6
     m->created_ms = c.now_ms;
     m->repl_offset = offset_fn ? offset_fn(offset_ud) : 0;
     uint64_t total = eng_snap_key_total(&c);
+    eng_set_snapshot_child(e, 1); /* until snap_child_wait(): reads copy no page */
     pid_t pid = fork();
     if (pid == 0)
         child_main(&c, m, chunk_size, fds[1], parent, prog);
     int err = errno;
+    if (pid < 0)
+        eng_set_snapshot_child(e, 0);
     eng_unlock(&c);
     int64_t fork_us = clock_mono_us() - t0;
     close(fds[1]);
@@ -198,8 +201,8 @@ int snap_fork_start(struct eng *e, struct snap_meta *m, size_t chunk_size, uint6
         munmap(prog, sizeof *prog);
         return -err;
     }
-    *out = (struct snap_child){.pid = pid, .fd = fds[0], .progress = prog, .fork_us = fork_us, .keys_total = total,
-                               .dirty_before = dirty};
+    *out = (struct snap_child){.e = e, .pid = pid, .fd = fds[0], .progress = prog, .fork_us = fork_us,
+                               .keys_total = total, .dirty_before = dirty};
     return 0;
 }
 
@@ -210,6 +213,7 @@ int snap_child_wait(struct snap_child *c, int kill_it, char *err, size_t errlen)
     int status = 0;
     while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
         ;
+    eng_set_snapshot_child(c->e, 0);
     if (kill_it)
         snprintf(err, errlen, "snapshot child stopped");
     else if (WIFSIGNALED(status))

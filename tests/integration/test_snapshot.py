@@ -156,15 +156,19 @@ def unique_collection(request):
 
 @pytest.fixture
 def servers(tmp_path):
-    """start(dir=..., **options) -> Server; a server may be started again in
-    the same dir (restart).  Stopped after the test; kill9() marks one as
-    killed on purpose."""
+    """start(dir=..., wait=True, **options) -> Server, once its snapshot is
+    loaded (wait=False: as soon as PING answers).  A server may be started
+    again in the same dir (restart).  Stopped after the test; kill9() marks
+    one as killed on purpose."""
     started = []
 
-    def start(workdir=None, expect_ok=True, **options):
+    def start(workdir=None, wait=True, **options):
         srv = Server(workdir or (tmp_path / "data"), options)
         started.append(srv)
-        return srv.start() if expect_ok else srv
+        srv.start()  # PING answers while a snapshot loads: wait for the load too
+        if wait:
+            wait_loaded(srv.client())
+        return srv
 
     yield start
     problems = []
@@ -183,6 +187,8 @@ def kill9(srv):
 
 
 def info(c, section="persistence"):
+    """One INFO section as text fields (redis-py would parse the values)."""
+    c.set_response_callback("INFO", lambda r, **kw: r)
     return parse_info(c.execute_command("INFO", section))[section]
 
 
@@ -630,7 +636,7 @@ def test_mongo_killed_mid_snapshot(servers, tmp_path, own_peer, request):
     assert "snapshot failed" in srv.log()
     assert c.set("still", "serving") and c.get("still") == b"serving"
     # MongoDB back (empty: the peer keeps nothing): the rules retry and succeed
-    MongoPeer(own_peer.port).start().proc and None
+    own_peer.start()
     c.config_set("save", "1 1")
     wait_for(lambda: info(c)["rdb_last_bgsave_status"] == "ok", timeout=90, what="a retry to succeed")
     want = dump_digest(c)
@@ -682,7 +688,7 @@ def test_loading_answers(servers, tmp_path, mongo_uri, request):
     # hold the chunk reads for a while: the load stays in progress
     fail_point(mongo_uri, "alwaysOn", failCommands=["find"], blockConnection=True, blockTimeMS=1500)
     try:
-        srv = servers(tmp_path / "b", save="", **opts)
+        srv = servers(tmp_path / "b", wait=False, save="", **opts)
         x = srv.raw()
         assert x.call("PING") == b"+PONG\r\n"
         assert x.err("GET", "k:1:0:1") == "LOADING Redis is loading the dataset in memory"

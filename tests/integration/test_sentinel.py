@@ -1,0 +1,183 @@
+"""Real Redis Sentinel (Debian's redis-sentinel 7.0) driving a master and two
+replicas on loopback: discovery through INFO, Sentinels finding each other
+through hello messages on __sentinel__:hello, automatic failover after the
+master is SIGKILLed (3 Sentinels, quorum 2, down-after 1000 ms), the other
+replica following the new master, and the old master, restarted, rejoining
+as a replica.  Also runs against redis-server (PEER=redis).
+
+Sentinels are started and stopped by PID, on ports 26500-26599.
+"""
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import redis
+
+from conftest import wait_for
+
+SENTINEL = os.environ.get("REDIS_SENTINEL", "/usr/bin/redis-sentinel")
+REPL = {"repl-diskless-sync-delay": "0"}
+NAME = "mymaster"
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not Path(SENTINEL).exists(), reason="redis-sentinel not installed")]
+
+
+def port_free(port):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def sentinel_ports(n, lo=26500, hi=26600):
+    """n free ports of the range, starting at a per-process offset so that
+    parallel runs rarely meet."""
+    out, start = [], lo + (os.getpid() * 7) % (hi - lo)
+    for i in range(hi - lo):
+        p = lo + (start - lo + i) % (hi - lo)
+        if port_free(p):
+            out.append(p)
+            if len(out) == n:
+                return out
+    pytest.skip("no free Sentinel port in %d-%d" % (lo, hi))
+
+
+class Sentinel:
+    def __init__(self, workdir, port, master_port, down_after=1000, failover_timeout=10000):
+        self.dir = Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = port
+        self.conf = self.dir / "sentinel.conf"
+        self.conf.write_text(
+            "port %d\nbind 127.0.0.1\ndaemonize no\ndir %s\nlogfile %s\n"
+            "sentinel monitor %s 127.0.0.1 %d 2\n"
+            "sentinel down-after-milliseconds %s %d\n"
+            "sentinel failover-timeout %s %d\n"
+            "sentinel parallel-syncs %s 1\n"
+            % (port, self.dir, self.dir / "sentinel.log", NAME, master_port, NAME, down_after, NAME,
+               failover_timeout, NAME))
+        self.proc = None
+
+    def start(self):
+        self.proc = subprocess.Popen([SENTINEL, str(self.conf)], cwd=str(self.dir), stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        wait_for(self.ping, timeout=10, what="sentinel %d up" % self.port)
+        return self
+
+    def client(self):
+        return redis.Redis(host="127.0.0.1", port=self.port, socket_timeout=5, decode_responses=True)
+
+    def ping(self):
+        try:
+            return self.client().ping()
+        except redis.exceptions.ConnectionError:
+            return False
+
+    def master_port(self):
+        addr = self.client().execute_command("SENTINEL", "get-master-addr-by-name", NAME)
+        return int(addr[1]) if addr else None
+
+    def replicas(self):
+        return self.client().execute_command("SENTINEL", "replicas", NAME)
+
+    def sentinels(self):
+        return self.client().execute_command("SENTINEL", "sentinels", NAME)
+
+    def log(self):
+        try:
+            return (self.dir / "sentinel.log").read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+
+
+@pytest.fixture
+def sentinels(tmp_path):
+    started = []
+
+    def make(master_port, n=3, **kw):
+        for i, port in enumerate(sentinel_ports(n)):
+            started.append(Sentinel(tmp_path / ("sentinel%d" % i), port, master_port, **kw).start())
+        return started
+
+    yield make
+    for s in started:
+        s.stop()
+
+
+def role(srv):
+    try:
+        return srv.client(socket_timeout=2).info("replication")
+    except redis.exceptions.RedisError:
+        return {}
+
+
+def link_up(srv, master_port):
+    i = role(srv)
+    return i.get("role") == "slave" and i.get("master_port") == master_port and i.get("master_link_status") == "up"
+
+
+def test_sentinel_discovers_and_fails_over(make_server, sentinels):
+    master = make_server(**REPL)
+    opts = dict(REPL, replicaof=["127.0.0.1", str(master.port)])
+    r1 = make_server(**opts)
+    r2 = make_server(**dict(opts, **{"replica-priority": "50"}))  # the preferred one
+    for r in (r1, r2):
+        wait_for(lambda: link_up(r, master.port), timeout=20, what="replica link up")
+    ss = sentinels(master.port)
+    # discovery: replicas through the master's INFO, Sentinels through hello messages
+    for s in ss:
+        wait_for(lambda: len(s.replicas()) == 2 and len(s.sentinels()) == 2, timeout=30,
+                 what="sentinel %d sees 2 replicas and 2 sentinels" % s.port)
+    # client names Sentinel gave its links
+    names = [c.get("name", "") for c in master.client().client_list()]
+    assert any(n.startswith("sentinel-") and n.endswith("-cmd") for n in names), names
+    assert any(n.startswith("sentinel-") and n.endswith("-pubsub") for n in names), names
+
+    mc = master.client()
+    for i in range(200):
+        mc.set("k%d" % i, i)
+    assert mc.wait(2, 5000) == 2
+
+    t0 = time.monotonic()
+    os.kill(master.pid, signal.SIGKILL)
+    master.proc.wait(5)
+    master.expect_failure = True
+    new_port = wait_for(lambda: (lambda p: p if p and p != master.port else None)(ss[0].master_port()),
+                        timeout=30, what="Sentinel's promotion")
+    promoted_s = time.monotonic() - t0
+    new = r2 if new_port == r2.port else r1
+    other = r1 if new is r2 else r2
+    assert new is r2, "the replica with the lower replica-priority is promoted"
+    wait_for(lambda: role(new).get("role") == "master", timeout=10, what="new master reports role:master")
+    nc = new.client()
+    wait_for(lambda: nc.set("after", "failover"), timeout=10, what="new master takes writes")
+    assert nc.get("k199") == b"199" and nc.dbsize() >= 200
+    wait_for(lambda: link_up(other, new.port), timeout=30, what="other replica follows the new master")
+    assert nc.wait(1, 5000) >= 1
+    assert other.client().get("after") == b"failover"
+    for s in ss:
+        wait_for(lambda: s.master_port() == new.port, timeout=15, what="every Sentinel agrees")
+    print("promotion after %.2fs" % promoted_s)
+
+    # the old master comes back: Sentinel turns it into a replica of the new one
+    old = make_server(port=master.port, **REPL)
+    wait_for(lambda: link_up(old, new.port), timeout=40, what="old master rejoins as a replica")
+    wait_for(lambda: old.client().get("after") == b"failover", timeout=10, what="old master has the new writes")
+    assert old.client().dbsize() == nc.dbsize()
