@@ -1284,10 +1284,18 @@ int eng_zrangestore(struct eng_ctx *c, const char *dst, size_t dlen, const char 
         z_interval(k->v.p, r, &lo, &hi, &skipped);
         apply_limit(r, skipped ? 0 : r->offset, lo, hi, &a, &b);
     }
-    int big = r->by == ENG_ZBY_RANK && b - a > ENG_ZSET_MAX_LISTPACK_ENTRIES;
+    /* A result of more than 128 starts as a skip list whatever the range
+     * type (Redis starts score and lex results as listpacks, so that its
+     * first 128 zeros lose their sign): the journal below replays it as a
+     * rank range, which must build the very same set. */
+    int big = b - a > ENG_ZSET_MAX_LISTPACK_ENTRIES;
     void *v = k ? copy_ranks(k->v.p, a, b, r->rev, big) : lp_new(0);
-    if (a < b)
+    if (a < b && !r->rev) {
         eng__journalf(c, "sbbii", "ZRANGESTORE", dst, dlen, src, slen, (int64_t)a, (int64_t)b - 1);
+    } else if (a < b) { /* the same order of insertion: REV ranks */
+        int64_t len = (int64_t)z_len(k->v.p);
+        eng__journalf(c, "sbbiis", "ZRANGESTORE", dst, dlen, src, slen, len - (int64_t)b, len - 1 - (int64_t)a, "REV");
+    }
     *n = store(c, dst, dlen, v, "zrangestore");
     return 0;
 }

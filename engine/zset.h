@@ -18,11 +18,14 @@
  * Encodings (OBJECT ENCODING): "listpack" (one sorted flat block of members
  * and scores) while there are at most ENG_ZSET_MAX_LISTPACK_ENTRIES members
  * of at most ENG_ZSET_MAX_LISTPACK_VALUE bytes; "skiplist" beyond, for good
- * (a STORE destination gets the compact form when its result fits).
+ * (a STORE destination gets the compact form when its result fits).  A
+ * zero score keeps no sign in a listpack (Redis 7.0 answers "0" from one,
+ * "-0" from a skip list).
  *
  * Effects: journaled as commands that replay them (ZINCRBY as ZADD of the
  * result, pops as ZPOPMIN/ZPOPMAX key count, ranges removed as
- * ZREMRANGEBYRANK) and notified with Redis's event names ("zadd", "zincr",
+ * ZREMRANGEBYRANK, ZRANGESTORE as a rank range, the other STOREs as
+ * themselves with every option spelled out) and notified with Redis's event names ("zadd", "zincr",
  * "zrem", "zremrangebyrank", "zremrangebyscore", "zremrangebylex",
  * "zpopmin", "zpopmax", "zunionstore", "zinterstore", "zdiffstore",
  * "zrangestore", and "del" when a set empties or a STORE result is empty).

@@ -582,7 +582,7 @@ static void test_rangestore(void **state)
     assert_int_equal(eng_zrangestore(&C, S("d"), S("z"), &r, &n), 0);
     assert_int_equal(n, 2);
     assert_string_equal(all("d"), "c=3 d=4");
-    JOURNAL("ZRANGESTORE d z 2 3");
+    JOURNAL("ZRANGESTORE d z 0 1 REV"); /* as ranks, in the same order */
     EVENTS("zrangestore");
     READY("d");
     r = by_rank(0, -1, 0);
@@ -808,7 +808,7 @@ static void replay(void *ud, int db, int argc, const struct eng_str *a)
         struct eng_zrange r = by_rank(num(&a[2]), num(&a[3]), 0);
         assert_int_equal(eng_zremrange(&c, a[1].p, a[1].n, &r, &n), 0);
     } else if (is(&a[0], "ZRANGESTORE")) {
-        struct eng_zrange r = by_rank(num(&a[3]), num(&a[4]), 0);
+        struct eng_zrange r = by_rank(num(&a[3]), num(&a[4]), argc > 5 && is(&a[5], "REV"));
         assert_int_equal(eng_zrangestore(&c, a[1].p, a[1].n, a[2].p, a[2].n, &r, &n), 0);
     } else if (is(&a[0], "ZUNIONSTORE") || is(&a[0], "ZINTERSTORE")) {
         int k = (int)num(&a[2]), i = 3 + k, agg = ENG_ZAGG_SUM;
