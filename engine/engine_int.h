@@ -154,9 +154,21 @@ struct eng_db *eng__db(struct eng_ctx *c, const char *key, size_t klen);
 
 /* Random numbers for the types (xorshift64* over *state, e.g. a shard's rnd
  * under its lock), and count distinct random nodes of d into out (count <=
- * dict_size(d)): HRANDFIELD, SRANDMEMBER, SPOP.  Both in t_hash.c. */
+ * dict_size(d)): HRANDFIELD, SRANDMEMBER, SPOP.  Both in container.c. */
 uint64_t eng__rand(uint64_t *state);
 void eng__dict_pick(struct dict *d, int64_t count, uint64_t *state, struct dict_node **out);
+/* A dict of xmalloc'd nodes (hash and set tables, container.c): releases it
+ * with its nodes; its bytes, table and nodes (MEMORY USAGE). */
+void eng__dict_free_nodes(struct dict *d);
+size_t eng__dict_mem(struct dict *d);
+/* The first of keys of that type that exists (the *MPOP commands), its index
+ * in *which; NULL with *err = ERR_WRONGTYPE at one of another type met first,
+ * or ERR_NOKEY when none exists (container.c). */
+struct eng_key *eng__first_key(struct eng_ctx *c, const struct eng_str *keys, int nkeys, int type, int *which,
+                               int *err);
+/* Journals cmd key args[0..n) (container.c). */
+void eng__journal_args(struct eng_ctx *c, const char *cmd, const char *key, size_t klen, const struct eng_str *args,
+                       int n);
 
 #define STR(s) ((struct eng_str){(s), sizeof(s) - 1})
 

@@ -169,7 +169,6 @@ static struct htab *tab_new(void)
     return t;
 }
 
-static void node_free(struct dict_node *n, void *ud) { xfree(n); }
 
 /* Sets field f of t; returns 1 when the field is new. */
 static int tab_set(struct htab *t, const char *f, size_t fl, const char *v, size_t vl)
@@ -319,24 +318,15 @@ static void hwalk(struct eng_key *k, struct walk *w)
 static void hash_free(void *v)
 {
     if (*(uint8_t *)v == TAG_TABLE)
-        dict_release(&((struct htab *)v)->d, node_free, NULL);
+        eng__dict_free_nodes(&((struct htab *)v)->d);
     xfree(v);
-}
-
-static int add_node_mem(void *ud, struct dict_node *n)
-{
-    *(size_t *)ud += xmalloc_size(n);
-    return 0;
 }
 
 static size_t hash_mem(const void *v)
 {
     size_t n = xmalloc_size(v);
-    if (*(const uint8_t *)v == TAG_TABLE) {
-        struct htab *t = (struct htab *)v;
-        n += dict_table_bytes(&t->d);
-        dict_foreach(&t->d, add_node_mem, &n);
-    }
+    if (*(const uint8_t *)v == TAG_TABLE)
+        n += eng__dict_mem(&((struct htab *)v)->d);
     return n;
 }
 
@@ -383,21 +373,6 @@ static struct eng_key *lookup_or_new(struct eng_ctx *c, const char *key, size_t 
     return k;
 }
 
-/* Journals cmd key args[0..n). */
-static void journal_args(struct eng_ctx *c, const char *cmd, const char *key, size_t klen, const struct eng_str *args,
-                         int n)
-{
-    struct eng_str stack[34], *argv = stack;
-    if (n + 2 > 34)
-        argv = xmalloc(sizeof *argv * (size_t)(n + 2));
-    argv[0] = (struct eng_str){cmd, strlen(cmd)};
-    argv[1] = (struct eng_str){key, klen};
-    memcpy(argv + 2, args, sizeof *args * (size_t)n);
-    eng__journal(c, n + 2, argv);
-    if (argv != stack)
-        xfree(argv);
-}
-
 /* Removes a hash its last deletion emptied. */
 static void drop_if_empty(struct eng_ctx *c, struct eng_key *k, const char *key, size_t klen)
 {
@@ -424,7 +399,7 @@ int eng_hset(struct eng_ctx *c, const char *key, size_t klen, const struct eng_s
         n += hset(k, fv[2 * i].p, fv[2 * i].n, fv[2 * i + 1].p, fv[2 * i + 1].n);
     if (created)
         eng__add(c, k);
-    journal_args(c, "HSET", key, klen, fv, 2 * npairs);
+    eng__journal_args(c, "HSET", key, klen, fv, 2 * npairs);
     eng__changed(c, key, klen, ENG_EV_HASH, "hset");
     *added = n;
     return 0;
@@ -479,7 +454,7 @@ int eng_hdel(struct eng_ctx *c, const char *key, size_t klen, const struct eng_s
     for (int i = 0; k && i < n && hlen(k); i++)
         d += hdel(k, fields[i].p, fields[i].n);
     if (d) {
-        journal_args(c, "HDEL", key, klen, fields, n);
+        eng__journal_args(c, "HDEL", key, klen, fields, n);
         eng__changed(c, key, klen, ENG_EV_HASH, "hdel");
         drop_if_empty(c, k, key, klen);
     }
@@ -610,14 +585,6 @@ int eng_hincrbyfloat(struct eng_ctx *c, const char *key, size_t klen, const char
 
 /* ---- random fields ------------------------------------------------------- */
 
-uint64_t eng__rand(uint64_t *state)
-{
-    uint64_t x = *state ? *state : 0x9E3779B97F4A7C15ULL;
-    x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
-    *state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
 static void emit_node(struct hnode *h, eng_pair_fn *fn, void *ud)
 {
     fn(ud, h->data, h->flen, h->data + h->flen, h->vlen);
@@ -649,52 +616,6 @@ static void rand_lp(uint64_t *rs, const struct hlp *lp, int64_t count, int uniq,
             need--;
         }
     }
-}
-
-struct collect {
-    struct dict_node **v;
-    int64_t n;
-};
-
-static int collect_node(void *ud, struct dict_node *n)
-{
-    struct collect *cl = ud;
-    cl->v[cl->n++] = n;
-    return 0;
-}
-
-void eng__dict_pick(struct dict *d, int64_t count, uint64_t *rs, struct dict_node **out)
-{
-    uint64_t size = dict_size(d);
-    if ((uint64_t)count * 3 > size) { /* a good part of the table: shuffle */
-        struct collect cl = {xmalloc(sizeof *cl.v * size), 0};
-        dict_foreach(d, collect_node, &cl);
-        for (int64_t i = 0; i < count; i++) {
-            uint64_t j = (uint64_t)i + eng__rand(rs) % (size - (uint64_t)i);
-            struct dict_node *t = cl.v[i];
-            cl.v[i] = cl.v[j], cl.v[j] = t;
-            out[i] = cl.v[i];
-        }
-        xfree(cl.v);
-        return;
-    }
-    /* A few of many: sample, dropping repeats with a set of pointers. */
-    uint64_t cap = 16;
-    while (cap < (uint64_t)count * 2)
-        cap <<= 1;
-    struct dict_node **seen = xcalloc(cap, sizeof *seen);
-    int64_t got = 0;
-    while (got < count) {
-        struct dict_node *n = dict_random(d, eng__rand(rs));
-        uint64_t i = (((uintptr_t)n * 0x9E3779B97F4A7C15ULL) >> 20) & (cap - 1);
-        while (seen[i] && seen[i] != n)
-            i = (i + 1) & (cap - 1);
-        if (seen[i])
-            continue;
-        seen[i] = n;
-        out[got++] = n;
-    }
-    xfree(seen);
 }
 
 static void rand_tab(uint64_t *rs, struct htab *t, int64_t count, int uniq, eng_pair_fn *fn, void *ud)

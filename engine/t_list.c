@@ -474,19 +474,6 @@ static struct eng_key *create(struct eng_ctx *c, const char *key, size_t klen)
     return k;
 }
 
-/* Journals "cmd key args..." */
-static void journal_args(struct eng_ctx *c, const char *cmd, const char *key, size_t klen, const struct eng_str *args,
-                         int n)
-{
-    struct eng_str stack[16], *argv = n + 2 <= 16 ? stack : xmalloc(sizeof *argv * (size_t)(n + 2));
-    argv[0] = (struct eng_str){cmd, strlen(cmd)};
-    argv[1] = (struct eng_str){key, klen};
-    memcpy(argv + 2, args, sizeof *argv * (size_t)n);
-    eng__journal(c, n + 2, argv);
-    if (argv != stack)
-        xfree(argv);
-}
-
 /* Normalises LRANGE/LTRIM indexes: [*start, *stop] inside [0, len), or
  * returns 0 when the range is empty. */
 static int norm_range(int64_t len, int64_t *start, int64_t *stop)
@@ -524,7 +511,7 @@ int eng_list_push(struct eng_ctx *c, const char *key, size_t klen, int where, in
         ql_push(l, where, elems[i].p, elems[i].n);
     settle(c, k);
     *len = (int64_t)l->count;
-    journal_args(c, where == ENG_LIST_HEAD ? "LPUSH" : "RPUSH", key, klen, elems, n);
+    eng__journal_args(c, where == ENG_LIST_HEAD ? "LPUSH" : "RPUSH", key, klen, elems, n);
     eng__changed(c, key, klen, ENG_EV_LIST, where == ENG_LIST_HEAD ? "lpush" : "rpush");
     eng__signal_ready(c, key, klen);
     return 0;
@@ -572,18 +559,12 @@ int eng_list_pop(struct eng_ctx *c, const char *key, size_t klen, int where, int
 int eng_list_mpop(struct eng_ctx *c, const struct eng_str *keys, int nkeys, int where, int64_t count,
                   eng_list_count_fn *head, eng_list_elem_fn *fn, void *ud, int *which)
 {
-    for (int i = 0; i < nkeys; i++) {
-        int err;
-        struct eng_key *k = lookup(c, keys[i].p, keys[i].n, 0, &err);
-        if (err)
-            return err;
-        if (!k)
-            continue;
-        *which = i;
-        pop_from(c, k, where, count, head, fn, ud);
-        return 0;
-    }
-    return ERR_NOKEY;
+    int err;
+    struct eng_key *k = eng__first_key(c, keys, nkeys, ENG_T_LIST, which, &err);
+    if (!k)
+        return err;
+    pop_from(c, k, where, count, head, fn, ud);
+    return 0;
 }
 
 int eng_lmove(struct eng_ctx *c, const char *src, size_t slen, const char *dst, size_t dlen, int from, int to,

@@ -222,7 +222,6 @@ static int tab_add(struct stab *t, const char *p, size_t n)
     return 1;
 }
 
-static void node_free(struct dict_node *n, void *ud) { xfree(n); }
 
 /* ---- one set, whatever its form ----------------------------------------------- */
 
@@ -361,24 +360,15 @@ static void emit_all(struct eng_key *k, eng_member_fn *fn, void *ud)
 static void set_free(void *v)
 {
     if (*(uint8_t *)v == TAG_TABLE)
-        dict_release(&((struct stab *)v)->d, node_free, NULL);
+        eng__dict_free_nodes(&((struct stab *)v)->d);
     xfree(v);
-}
-
-static int add_node_mem(void *ud, struct dict_node *n)
-{
-    *(size_t *)ud += xmalloc_size(n);
-    return 0;
 }
 
 static size_t set_mem(const void *v)
 {
     size_t n = xmalloc_size(v);
-    if (*(const uint8_t *)v == TAG_TABLE) {
-        struct stab *t = (struct stab *)v;
-        n += dict_table_bytes(&t->d);
-        dict_foreach(&t->d, add_node_mem, &n);
-    }
+    if (*(const uint8_t *)v == TAG_TABLE)
+        n += eng__dict_mem(&((struct stab *)v)->d);
     return n;
 }
 
@@ -426,20 +416,6 @@ static void set_discard(struct eng_key *k)
     xfree(k);
 }
 
-static void journal_args(struct eng_ctx *c, const char *cmd, const char *key, size_t klen, const struct eng_str *args,
-                         int n)
-{
-    struct eng_str stack[34], *argv = stack;
-    if (n + 2 > 34)
-        argv = xmalloc(sizeof *argv * (size_t)(n + 2));
-    argv[0] = (struct eng_str){cmd, strlen(cmd)};
-    argv[1] = (struct eng_str){key, klen};
-    memcpy(argv + 2, args, sizeof *args * (size_t)n);
-    eng__journal(c, n + 2, argv);
-    if (argv != stack)
-        xfree(argv);
-}
-
 /* Deletes a set its last removal emptied; returns 1 when it did. */
 static int drop_if_empty(struct eng_ctx *c, struct eng_key *k, const char *key, size_t klen)
 {
@@ -467,7 +443,7 @@ int eng_sadd(struct eng_ctx *c, const char *key, size_t klen, const struct eng_s
     if (created)
         eng__add(c, k);
     if (a) {
-        journal_args(c, "SADD", key, klen, members, n);
+        eng__journal_args(c, "SADD", key, klen, members, n);
         eng__changed(c, key, klen, ENG_EV_SET, "sadd");
     }
     *added = a;
@@ -484,7 +460,7 @@ int eng_srem(struct eng_ctx *c, const char *key, size_t klen, const struct eng_s
     for (int i = 0; k && i < n && scard(k); i++)
         r += rem(k, members[i].p, members[i].n);
     if (r) {
-        journal_args(c, "SREM", key, klen, members, n);
+        eng__journal_args(c, "SREM", key, klen, members, n);
         eng__changed(c, key, klen, ENG_EV_SET, "srem");
         drop_if_empty(c, k, key, klen);
     }
@@ -564,7 +540,7 @@ static void pop_some(struct eng_ctx *c, struct eng_key *k, const char *key, size
         pick_indexes(rs, s->count, count, idx);
         for (int64_t i = 0; i < count; i++)
             argv[i] = (struct eng_str){digits + 24 * i, num_fmt_i64(digits + 24 * i, is_get(s, idx[i]))};
-        journal_args(c, "SREM", key, klen, argv, (int)count);
+        eng__journal_args(c, "SREM", key, klen, argv, (int)count);
         for (int64_t i = count; i-- > 0;) { /* from the top: lower indexes stay put */
             fn(ud, argv[i].p, argv[i].n);
             s = is_remove_at(s, idx[i]);
@@ -579,7 +555,7 @@ static void pop_some(struct eng_ctx *c, struct eng_key *k, const char *key, size
             struct snode *sn = (struct snode *)picked[i];
             argv[i] = (struct eng_str){sn->p, sn->len};
         }
-        journal_args(c, "SREM", key, klen, argv, (int)count);
+        eng__journal_args(c, "SREM", key, klen, argv, (int)count);
         for (int64_t i = 0; i < count; i++) {
             fn(ud, argv[i].p, argv[i].n);
             struct dict_node *x = dict_unlink(&t->d, argv[i].p, argv[i].n, eng__hash(argv[i].p, argv[i].n));
@@ -878,14 +854,14 @@ static void store(struct eng_ctx *c, enum eng_setop op, const struct eng_str *ke
         if (!old)
             return;
         eng__delete(c, old);
-        journal_args(c, cmds[op], dst, dlen, keys, n);
+        eng__journal_args(c, cmds[op], dst, dlen, keys, n);
         eng__changed(c, dst, dlen, ENG_EV_GENERIC, "del");
         return;
     }
     if (old)
         eng__delete(c, old); /* the TTL goes with it, as with Redis's setKey */
     eng__add(c, r);
-    journal_args(c, cmds[op], dst, dlen, keys, n);
+    eng__journal_args(c, cmds[op], dst, dlen, keys, n);
     eng__changed(c, dst, dlen, ENG_EV_SET, events[op]);
 }
 

@@ -1328,18 +1328,12 @@ int eng_zpop(struct eng_ctx *c, const char *key, size_t klen, int max, int64_t c
 int eng_zset_mpop(struct eng_ctx *c, const struct eng_str *keys, int nkeys, int max, int64_t count,
                   eng_zset_count_fn *head, eng_zset_elem_fn *fn, void *ud, int *which)
 {
-    for (int i = 0; i < nkeys; i++) {
-        int err;
-        struct eng_key *k = lookup(c, keys[i].p, keys[i].n, 0, &err);
-        if (err)
-            return err;
-        if (!k)
-            continue;
-        *which = i;
-        pop_from(c, k, max, count, head, fn, ud);
-        return 0;
-    }
-    return ERR_NOKEY;
+    int err;
+    struct eng_key *k = eng__first_key(c, keys, nkeys, ENG_T_ZSET, which, &err);
+    if (!k)
+        return err;
+    pop_from(c, k, max, count, head, fn, ud);
+    return 0;
 }
 
 /* ---- set operations ------------------------------------------------------ */

@@ -254,75 +254,17 @@ void cmd_hrandfield(struct call *k)
         resp_w_null(k->out, k->proto);
 }
 
-/* HSCAN/SSCAN options after the cursor: MATCH pattern, COUNT n (>= 1). */
-static int scan_opts(struct call *k, const char **pat, size_t *plen, int64_t *count)
-{
-    *pat = NULL, *plen = 0, *count = 10;
-    for (int i = 3; i < k->argc; i++) {
-        int more = i + 1 < k->argc;
-        if (more && arg_is(k, i, "MATCH")) {
-            *pat = k->argv[i + 1].p, *plen = k->argv[i + 1].n;
-            i++;
-        } else if (more && arg_is(k, i, "COUNT")) {
-            if (arg_i64(k, ++i, count) < 0)
-                return -1;
-            if (*count < 1) {
-                reply_syntax(k);
-                return -1;
-            }
-        } else {
-            reply_syntax(k);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 /* Pairs collected under the lock, replied after (the count comes first). */
-struct scanned {
-    struct buf bytes;
-    struct buf lens;
-    int64_t n;
-};
-
 static void scan_pair(void *ud, const char *f, size_t fl, const char *v, size_t vl)
 {
-    struct scanned *s = ud;
-    buf_append(&s->bytes, f, fl);
-    buf_append(&s->bytes, v, vl);
-    buf_append(&s->lens, &fl, sizeof fl);
-    buf_append(&s->lens, &vl, sizeof vl);
-    s->n += 2;
-}
-
-/* A SCAN cursor as Redis reads it (strtoul: an optional sign, digits, no
- * space before; "" is 0 and "-1" wraps). */
-static int parse_cursor(struct call *k, int i, uint64_t *out)
-{
-    const char *p = k->argv[i].p, *end = p + k->argv[i].n;
-    int neg = 0;
-    uint64_t v = 0;
-    if (p < end && (*p == '+' || *p == '-')) {
-        neg = *p++ == '-';
-        if (p == end)
-            goto bad;
-    }
-    for (; p < end; p++) {
-        if (*p < '0' || *p > '9' || v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
-            goto bad;
-        v = v * 10 + (uint64_t)(*p - '0');
-    }
-    *out = neg ? (uint64_t)0 - v : v;
-    return 0;
-bad:
-    reply_error(k, "ERR invalid cursor");
-    return -1;
+    bulklist_add(ud, f, fl);
+    bulklist_add(ud, v, vl);
 }
 
 void cmd_hscan(struct call *k)
 {
     uint64_t cursor;
-    if (parse_cursor(k, 2, &cursor) < 0)
+    if (arg_scan_cursor(k, 2, &cursor) < 0)
         return;
     /* The key is checked before the options, as Redis does. */
     int64_t n;
@@ -335,25 +277,13 @@ void cmd_hscan(struct call *k)
     size_t plen;
     int64_t count;
     if (n == 0) {
-        resp_w_array(k->out, 2);
-        resp_w_bulk(k->out, "0", 1);
-        resp_w_array(k->out, 0);
+        reply_empty_scan(k);
         return;
     }
-    if (scan_opts(k, &pat, &plen, &count) < 0)
+    if (arg_scan_opts(k, 3, &pat, &plen, &count, NULL) < 0)
         return;
-    struct scanned s = {BUF_INIT, BUF_INIT, 0};
+    struct bulklist s = BULKLIST_INIT;
     uint64_t next;
     eng_hscan(&k->ec, K(1), cursor, pat, plen, count, scan_pair, &s, &next);
-    resp_w_array(k->out, 2);
-    resp_w_bulk_i64(k->out, (int64_t)next);
-    resp_w_array(k->out, s.n);
-    const size_t *lens = (const size_t *)s.lens.p;
-    size_t off = 0;
-    for (int64_t i = 0; i < s.n; i++) {
-        resp_w_bulk(k->out, s.bytes.p + off, lens[i]);
-        off += lens[i];
-    }
-    buf_release(&s.bytes);
-    buf_release(&s.lens);
+    reply_scan(k, next, &s);
 }

@@ -144,78 +144,27 @@ void cmd_pexpiretime(struct call *k) { resp_w_int(k->out, eng_pexpiretime(&k->ec
 void cmd_persist(struct call *k) { resp_w_int(k->out, eng_persist(&k->ec, K(1))); }
 
 /* Keys collected under the locks, replied after. */
-struct keylist {
-    struct buf bytes;
-    struct buf lens; /* size_t per key */
-    int64_t n;
-};
-
-static void collect_key(void *ud, const char *key, size_t n)
-{
-    struct keylist *l = ud;
-    buf_append(&l->bytes, key, n);
-    buf_append(&l->lens, &n, sizeof n);
-    l->n++;
-}
-
-static void reply_keylist(struct call *k, struct keylist *l)
-{
-    resp_w_array(k->out, l->n);
-    const size_t *lens = (const size_t *)l->lens.p;
-    size_t off = 0;
-    for (int64_t i = 0; i < l->n; i++) {
-        resp_w_bulk(k->out, l->bytes.p + off, lens[i]);
-        off += lens[i];
-    }
-    buf_release(&l->bytes);
-    buf_release(&l->lens);
-}
-
 void cmd_keys(struct call *k)
 {
-    struct keylist l = {BUF_INIT, BUF_INIT, 0};
-    eng_keys(&k->ec, K(1), collect_key, &l);
-    reply_keylist(k, &l);
+    struct bulklist l = BULKLIST_INIT;
+    eng_keys(&k->ec, K(1), bulklist_add, &l);
+    reply_bulklist(k, &l);
 }
 
 void cmd_scan(struct call *k)
 {
     uint64_t cursor;
-    if (num_parse_u64(k->argv[1].p, k->argv[1].n, &cursor) < 0) {
-        reply_error(k, "ERR invalid cursor");
+    if (arg_scan_cursor(k, 1, &cursor) < 0)
         return;
-    }
-    const char *pat = NULL;
-    size_t plen = 0;
-    int64_t count = 10;
-    int type = -1;
-    for (int i = 2; i < k->argc; i++) {
-        int more = i + 1 < k->argc;
-        if (more && arg_is(k, i, "MATCH")) {
-            pat = k->argv[i + 1].p, plen = k->argv[++i].n;
-        } else if (more && arg_is(k, i, "COUNT")) {
-            if (arg_i64(k, ++i, &count) < 0)
-                return;
-            if (count < 1) {
-                reply_syntax(k);
-                return;
-            }
-        } else if (more && arg_is(k, i, "TYPE")) {
-            i++;
-            type = ENG_T__COUNT; /* unknown type names match nothing, as in Redis 7.0 */
-            for (int t = 0; t < ENG_T__COUNT; t++)
-                if (arg_is(k, i, eng_type_name(t)))
-                    type = t;
-        } else {
-            reply_syntax(k);
-            return;
-        }
-    }
-    struct keylist l = {BUF_INIT, BUF_INIT, 0};
-    uint64_t next = eng_scan(k->srv->eng, k->cl ? k->cl->db : 0, cursor, pat, plen, type, count, collect_key, &l);
-    resp_w_array(k->out, 2);
-    resp_w_bulk_i64(k->out, (int64_t)next);
-    reply_keylist(k, &l);
+    const char *pat;
+    size_t plen;
+    int64_t count;
+    int type;
+    if (arg_scan_opts(k, 2, &pat, &plen, &count, &type) < 0)
+        return;
+    struct bulklist l = BULKLIST_INIT;
+    uint64_t next = eng_scan(k->srv->eng, k->cl ? k->cl->db : 0, cursor, pat, plen, type, count, bulklist_add, &l);
+    reply_scan(k, next, &l);
 }
 
 void cmd_randomkey(struct call *k)

@@ -657,39 +657,20 @@ static void collect_scan(void *ud, const char *m, size_t n, double score)
 void cmd_zscan(struct call *k)
 {
     uint64_t cursor;
-    if (num_parse_u64(K(2), &cursor) < 0) {
-        reply_error(k, "ERR invalid cursor");
+    if (arg_scan_cursor(k, 2, &cursor) < 0)
         return;
-    }
     int p = probe_zset(k, 1);
     if (p < 0)
         return;
     if (p == 0) {
-        resp_w_array(k->out, 2);
-        resp_w_bulk(k->out, "0", 1);
-        resp_w_array(k->out, 0);
+        reply_empty_scan(k);
         return;
     }
-    const char *pat = NULL;
-    size_t plen = 0;
-    int64_t count = 10;
-    for (int i = 3; i < k->argc; i++) {
-        int more = i + 1 < k->argc;
-        if (more && arg_is(k, i, "COUNT")) {
-            if (arg_i64(k, ++i, &count) < 0)
-                return;
-            if (count < 1) {
-                reply_syntax(k);
-                return;
-            }
-        } else if (more && arg_is(k, i, "MATCH")) {
-            pat = k->argv[i + 1].p, plen = k->argv[i + 1].n;
-            i++;
-        } else {
-            reply_syntax(k);
-            return;
-        }
-    }
+    const char *pat;
+    size_t plen;
+    int64_t count;
+    if (arg_scan_opts(k, 3, &pat, &plen, &count, NULL) < 0)
+        return;
     struct scan_reply r = {BUF_INIT, 0};
     uint64_t next;
     int rc = eng_zscan(&k->ec, K(1), cursor, pat, plen, count, collect_scan, &r, &next);

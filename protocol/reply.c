@@ -102,3 +102,97 @@ int arg_is(const struct call *k, int i, const char *word)
 }
 
 char *arg_strdup(const struct call *k, int i) { return xstrndup(k->argv[i].p, k->argv[i].n); }
+
+void bulklist_add(void *ud, const char *p, size_t n)
+{
+    struct bulklist *l = ud;
+    buf_append(&l->bytes, p, n);
+    buf_append(&l->lens, &n, sizeof n);
+    l->n++;
+}
+
+void reply_bulklist(struct call *k, struct bulklist *l)
+{
+    resp_w_array(k->out, l->n);
+    const size_t *lens = (const size_t *)l->lens.p;
+    size_t off = 0;
+    for (int64_t i = 0; i < l->n; i++) {
+        resp_w_bulk(k->out, l->bytes.p + off, lens[i]);
+        off += lens[i];
+    }
+    buf_release(&l->bytes);
+    buf_release(&l->lens);
+}
+
+void reply_scan(struct call *k, uint64_t next, struct bulklist *l)
+{
+    resp_w_array(k->out, 2);
+    resp_w_bulk_i64(k->out, (int64_t)next);
+    reply_bulklist(k, l);
+}
+
+/* The reply to a scan of a missing or empty key: cursor 0, no elements. */
+void reply_empty_scan(struct call *k)
+{
+    resp_w_array(k->out, 2);
+    resp_w_bulk(k->out, "0", 1);
+    resp_w_array(k->out, 0);
+}
+
+/* A SCAN cursor as Redis reads it (strtoul: an optional sign, digits, no
+ * space before; "" is 0 and "-1" wraps). */
+int arg_scan_cursor(struct call *k, int i, uint64_t *out)
+{
+    const char *p = k->argv[i].p, *end = p + k->argv[i].n;
+    int neg = 0;
+    uint64_t v = 0;
+    if (p < end && (*p == '+' || *p == '-')) {
+        neg = *p++ == '-';
+        if (p == end)
+            goto bad;
+    }
+    for (; p < end; p++) {
+        if (*p < '0' || *p > '9' || v > (UINT64_MAX - (uint64_t)(*p - '0')) / 10)
+            goto bad;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    *out = neg ? (uint64_t)0 - v : v;
+    return 0;
+bad:
+    reply_error(k, "ERR invalid cursor");
+    return -1;
+}
+
+/* SCAN-family options from argv[i] on: MATCH pattern, COUNT n (>= 1) and,
+ * where type is not NULL (SCAN only), TYPE name (-1 when absent; an unknown
+ * name matches nothing, as in Redis 7.0). */
+int arg_scan_opts(struct call *k, int i, const char **pat, size_t *plen, int64_t *count, int *type)
+{
+    *pat = NULL, *plen = 0, *count = 10;
+    if (type)
+        *type = -1;
+    for (; i < k->argc; i++) {
+        int more = i + 1 < k->argc;
+        if (more && arg_is(k, i, "MATCH")) {
+            *pat = k->argv[i + 1].p, *plen = k->argv[i + 1].n;
+            i++;
+        } else if (more && arg_is(k, i, "COUNT")) {
+            if (arg_i64(k, ++i, count) < 0)
+                return -1;
+            if (*count < 1) {
+                reply_syntax(k);
+                return -1;
+            }
+        } else if (more && type && arg_is(k, i, "TYPE")) {
+            i++;
+            *type = ENG_T__COUNT;
+            for (int t = 0; t < ENG_T__COUNT; t++)
+                if (arg_is(k, i, eng_type_name(t)))
+                    *type = t;
+        } else {
+            reply_syntax(k);
+            return -1;
+        }
+    }
+    return 0;
+}

@@ -289,6 +289,19 @@ void reply_error(struct call *k, const char *fmt, ...) __attribute__((format(pri
 void reply_errcode(struct call *k, int code);
 void reply_syntax(struct call *k);
 void reply_nokey(struct call *k);
+void reply_empty_scan(struct call *k); /* [0, []] */
+/* Strings copied under the engine's locks (keys, members), replied after. */
+struct bulklist {
+    struct buf bytes;
+    struct buf lens; /* size_t per string */
+    int64_t n;
+};
+#define BULKLIST_INIT {BUF_INIT, BUF_INIT, 0}
+void bulklist_add(void *ud, const char *p, size_t n); /* ud: struct bulklist */
+/* An array of the strings; releases the list. */
+void reply_bulklist(struct call *k, struct bulklist *l);
+/* A SCAN-family reply: [next cursor, [the strings]]; releases the list. */
+void reply_scan(struct call *k, uint64_t next, struct bulklist *l);
 
 /* Argument helpers that reply on failure (Redis's ...OrReply). */
 int arg_i64(struct call *k, int i, int64_t *out);
@@ -297,6 +310,8 @@ int arg_double(struct call *k, int i, long double *out);
 int arg_is(const struct call *k, int i, const char *word); /* case-insensitive */
 /* A NUL-terminated copy of argv[i] (xmalloc). */
 char *arg_strdup(const struct call *k, int i);
+int arg_scan_cursor(struct call *k, int i, uint64_t *out); /* SCAN cursor, strtoul rules */
+int arg_scan_opts(struct call *k, int i, const char **pat, size_t *plen, int64_t *count, int *type);
 
 /* Clients. */
 struct client *client_new(struct worker *w);

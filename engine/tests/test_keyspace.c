@@ -27,19 +27,14 @@
 
 /* ---- fixture: an engine whose hooks record what they hear ------------- */
 
-#define JMAX 64
-static struct {
-    int n, total;
-    char line[JMAX][200];
-    int notified, modified, modified_all;
-    char last_event[32];
-    int ev_count[3]; /* expired, evicted, del */
-} J;
+#define TU_JLINE 200
+#define TU_OWN_HOOKS
+#include "test_util.h"
 
 static void journal_hook(void *ud, int db, int argc, const struct eng_str *argv)
 {
     J.total++;
-    if (J.n == JMAX)
+    if (J.n == TU_JMAX)
         return; /* long runs (cron, eviction) only count */
     char *l = J.line[J.n++];
     size_t off = (size_t)snprintf(l, 200, "%d:", db);
@@ -65,9 +60,6 @@ static void modified_hook(void *ud, int db, const char *key, size_t klen)
     J.modified_all += key == NULL;
 }
 
-static struct eng *E;
-static int64_t mem_base;
-
 static int setup(void **state)
 {
     mem_base = alloc_used();
@@ -88,19 +80,6 @@ static int teardown(void **state)
     assert_int_equal(alloc_used(), mem_base);
     return 0;
 }
-
-static const char *jtake(void)
-{
-    static char all[JMAX * 200];
-    size_t off = 0;
-    all[0] = '\0';
-    for (int i = 0; i < J.n; i++)
-        off += (size_t)snprintf(all + off, sizeof all - off, i ? " | %s" : "%s", J.line[i]);
-    J.n = 0;
-    return all;
-}
-
-#define JOURNAL(want) assert_string_equal(jtake(), want)
 
 /* Locks exactly the shards of the given keys (NULL-terminated), as the
  * dispatcher does: the engine asserts on any key outside them. */
@@ -124,8 +103,6 @@ static void begin_all(struct eng_ctx *c, int db)
     eng_ctx_init(c, E, db);
     eng_lock_all(c);
 }
-
-#define S(k) (k), strlen(k)
 
 static void put(int db, const char *k, const char *v)
 {

@@ -24,85 +24,7 @@
 #include "base/num.h"
 #include "set.h"
 
-/* ---- fixture --------------------------------------------------------------- */
-
-#define JMAX 64
-static struct {
-    int n;
-    char line[JMAX][300];
-    char events[512];
-} J;
-
-static void journal_hook(void *ud, int db, int argc, const struct eng_str *argv)
-{
-    if (J.n == JMAX)
-        return;
-    char *l = J.line[J.n++];
-    size_t off = 0;
-    for (int i = 0; i < argc && off < 280; i++)
-        off += (size_t)snprintf(l + off, 300 - off, i ? " %.*s" : "%.*s", (int)argv[i].n, argv[i].p);
-}
-
-static void notify_hook(void *ud, int db, int cls, const char *event, const char *key, size_t klen)
-{
-    size_t n = strlen(J.events);
-    snprintf(J.events + n, sizeof J.events - n, n ? " %s" : "%s", event);
-}
-
-static struct eng *E;
-static int64_t mem_base;
-static struct buf dumped;
-
-static int setup(void **state)
-{
-    mem_base = alloc_used();
-    struct eng_config cfg = {.nshards = 4, .ndb = 2};
-    E = eng_new(&cfg);
-    struct eng_hooks h = {.journal = journal_hook, .notify = notify_hook, .notify_mask = ~0u};
-    eng_set_hooks(E, &h);
-    memset(&J, 0, sizeof J);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    buf_release(&dumped);
-    eng_free(E);
-    E = NULL;
-    assert_int_equal(alloc_used(), mem_base);
-    return 0;
-}
-
-static const char *jtake(void)
-{
-    static char all[JMAX * 300];
-    size_t off = 0;
-    all[0] = '\0';
-    for (int i = 0; i < J.n; i++)
-        off += (size_t)snprintf(all + off, sizeof all - off, i ? " | %s" : "%s", J.line[i]);
-    J.n = 0;
-    return all;
-}
-
-static const char *etake(void)
-{
-    static char ev[512];
-    memcpy(ev, J.events, sizeof ev);
-    J.events[0] = '\0';
-    return ev;
-}
-
-#define JOURNAL(want) assert_string_equal(jtake(), want)
-#define EVENTS(want) assert_string_equal(etake(), want)
-#define S(x) (x), strlen(x)
-
-static struct eng_ctx C;
-static void begin(void)
-{
-    eng_ctx_init(&C, E, 0);
-    eng_lock_all(&C);
-}
-static void end(void) { eng_unlock(&C); }
+#include "test_util.h"
 
 /* SADD key "a b c" (space-separated members). */
 static int64_t sadd(const char *key, const char *members)
@@ -548,9 +470,7 @@ static void test_type_ops(void **state)
 
 /* ---- random operations against a model; the journal replays ---------------- */
 
-static struct eng *R;
 
-static int is(const struct eng_str *s, const char *w) { return s->n == strlen(w) && !memcmp(s->p, w, s->n); }
 
 static void replay(void *ud, int db, int argc, const struct eng_str *a)
 {
@@ -606,9 +526,7 @@ static void model_check(unsigned seed)
 
 static void test_random_vs_model(void **state)
 {
-    const char *s = getenv("SEED");
-    unsigned seed = s && *s ? (unsigned)strtoul(s, NULL, 10) : (unsigned)time(NULL);
-    printf("test_set: SEED=%u\n", seed);
+    unsigned seed = env_seed("test_set");
     srand(seed);
     struct eng_config cfg = {.nshards = 3, .ndb = 2};
     R = eng_new(&cfg);

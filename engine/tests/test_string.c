@@ -31,18 +31,14 @@
 
 /* ---- fixture: an engine whose hooks record what they hear ------------- */
 
-#define JMAX 256
-static struct {
-    int n;
-    int db[JMAX];
-    char line[JMAX][400];
-    int notified, modified;
-    char last_event[32];
-} J;
+#define TU_JMAX 256
+#define TU_JLINE 400
+#define TU_OWN_HOOKS
+#include "test_util.h"
 
 static void journal_hook(void *ud, int db, int argc, const struct eng_str *argv)
 {
-    assert_true(J.n < JMAX);
+    assert_true(J.n < TU_JMAX);
     char *l = J.line[J.n];
     size_t off = 0;
     for (int i = 0; i < argc; i++) {
@@ -77,9 +73,6 @@ static struct eng *new_engine(int nshards)
     return e;
 }
 
-static struct eng *E;
-static int64_t mem_base;
-
 static int setup(void **state)
 {
     mem_base = alloc_used();
@@ -97,20 +90,6 @@ static int teardown(void **state)
 }
 
 static void jreset(void) { memset(&J, 0, sizeof J); }
-
-/* The journal so far, lines joined with " | ", then cleared. */
-static const char *jtake(void)
-{
-    static char all[JMAX * 400];
-    size_t off = 0;
-    all[0] = '\0';
-    for (int i = 0; i < J.n; i++)
-        off += (size_t)snprintf(all + off, sizeof all - off, i ? " | %s" : "%s", J.line[i]);
-    J.n = 0;
-    return all;
-}
-
-#define JOURNAL(want) assert_string_equal(jtake(), want)
 
 /* A context holding every shard, as a transaction would. */
 static void begin(struct eng_ctx *c)
@@ -669,7 +648,6 @@ static void test_expired_on_access(void **state)
 
 /* ---- replay: the journal rebuilds the same keyspace --------------------- */
 
-static struct eng *R;       /* the replica */
 static int64_t replica_now; /* its clock: behind the stream or ahead of it */
 
 static int64_t to_i64(const struct eng_str *s)
@@ -678,8 +656,6 @@ static int64_t to_i64(const struct eng_str *s)
     assert_int_equal(num_parse_i64(s->p, s->n, &v), 0);
     return v;
 }
-
-static int is(const struct eng_str *s, const char *w) { return s->n == strlen(w) && !memcmp(s->p, w, s->n); }
 
 /* Applies one journaled command to R, with the engine's own API. */
 static void replay(void *ud, int db, int argc, const struct eng_str *a)
@@ -718,21 +694,12 @@ static void replay(void *ud, int db, int argc, const struct eng_str *a)
     eng_unlock(&c);
 }
 
-static unsigned env_seed(void)
-{
-    const char *s = getenv("SEED");
-    unsigned seed = s && *s ? (unsigned)strtoul(s, NULL, 10) : (unsigned)time(NULL);
-    printf("test_string: SEED=%u\n", seed);
-    fflush(stdout);
-    return seed;
-}
-
 /* Random string commands on the master, the journal applied to a replica as
  * it comes; both keyspaces must then hold the same values and expiries.
  * Rerun a failure with SEED=<printed value>. */
 static void test_journal_replays(void **state)
 {
-    unsigned seed = env_seed();
+    unsigned seed = env_seed("test_string");
     srand(seed);
     struct eng_config cfg = {.nshards = 3, .ndb = 1, .replica = 1};
     R = eng_new(&cfg);

@@ -28,107 +28,7 @@
 #include "set.h"
 #include "zset.h"
 
-/* ---- fixture: an engine whose hooks record what they hear --------------- */
-
-#define JMAX 64
-static struct {
-    int n;
-    char line[JMAX][300];
-    char events[512];
-    char ready[256];
-} J;
-
-static void journal_hook(void *ud, int db, int argc, const struct eng_str *argv)
-{
-    if (J.n == JMAX)
-        return;
-    char *l = J.line[J.n++];
-    size_t off = 0;
-    for (int i = 0; i < argc && off < 280; i++) {
-        if (argv[i].n <= 40)
-            off += (size_t)snprintf(l + off, 300 - off, i ? " %.*s" : "%.*s", (int)argv[i].n, argv[i].p);
-        else
-            off += (size_t)snprintf(l + off, 300 - off, " <%zu bytes>", argv[i].n);
-    }
-}
-
-static void notify_hook(void *ud, int db, int cls, const char *event, const char *key, size_t klen)
-{
-    size_t n = strlen(J.events);
-    snprintf(J.events + n, sizeof J.events - n, n ? " %s" : "%s", event);
-}
-
-static void ready_hook(void *ud, int db, const char *key, size_t klen)
-{
-    size_t n = strlen(J.ready);
-    snprintf(J.ready + n, sizeof J.ready - n, n ? " %.*s" : "%.*s", (int)klen, key);
-}
-
-static struct eng *E;
-static int64_t mem_base;
-static struct buf dumped;
-
-static int setup(void **state)
-{
-    mem_base = alloc_used();
-    struct eng_config cfg = {.nshards = 4, .ndb = 2};
-    E = eng_new(&cfg);
-    assert_non_null(E);
-    struct eng_hooks h = {.journal = journal_hook, .notify = notify_hook, .notify_mask = ~0u, .ready = ready_hook};
-    eng_set_hooks(E, &h);
-    memset(&J, 0, sizeof J);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    buf_release(&dumped);
-    eng_free(E);
-    E = NULL;
-    assert_int_equal(alloc_used(), mem_base); /* nothing leaked */
-    return 0;
-}
-
-static const char *jtake(void)
-{
-    static char all[JMAX * 300];
-    size_t off = 0;
-    all[0] = '\0';
-    for (int i = 0; i < J.n; i++)
-        off += (size_t)snprintf(all + off, sizeof all - off, i ? " | %s" : "%s", J.line[i]);
-    J.n = 0;
-    return all;
-}
-
-static const char *etake(void)
-{
-    static char ev[512];
-    memcpy(ev, J.events, sizeof ev);
-    J.events[0] = '\0';
-    return ev;
-}
-
-static const char *rtake(void)
-{
-    static char r[256];
-    memcpy(r, J.ready, sizeof r);
-    J.ready[0] = '\0';
-    return r;
-}
-
-#define JOURNAL(want) assert_string_equal(jtake(), want)
-#define EVENTS(want) assert_string_equal(etake(), want)
-#define READY(want) assert_string_equal(rtake(), want)
-
-static struct eng_ctx C;
-static void begin(void)
-{
-    eng_ctx_init(&C, E, 0);
-    eng_lock_all(&C);
-}
-static void end(void) { eng_unlock(&C); }
-
-#define S(x) (x), strlen(x)
+#include "test_util.h"
 
 /* ZADD of "score member score member ..." with flags. */
 static int zadd_f(const char *key, unsigned flags, const char *pairs, struct eng_zadd_out *out)
@@ -768,9 +668,7 @@ static void test_big(void **state)
 
 /* ---- random operations against a model; the journal replays ---------------- */
 
-static struct eng *R;
 
-static int is(const struct eng_str *s, const char *w) { return s->n == strlen(w) && !memcmp(s->p, w, s->n); }
 static int64_t num(const struct eng_str *s)
 {
     int64_t v;
@@ -864,9 +762,7 @@ static void model_dump(int k, struct buf *out)
 
 static void test_random_vs_model(void **state)
 {
-    const char *s = getenv("SEED");
-    unsigned seed = s && *s ? (unsigned)strtoul(s, NULL, 10) : (unsigned)time(NULL);
-    printf("test_zset: SEED=%u\n", seed);
+    unsigned seed = env_seed("test_zset");
     srand(seed);
     struct eng_config cfg = {.nshards = 2, .ndb = 2};
     R = eng_new(&cfg);
