@@ -115,7 +115,7 @@ int main(int argc, char **argv)
         return 1;
     }
     /* TODO(issue 6): the bot's on_role_change (it runs only on a master) */
-    if (repl_start(repl, srv, sc->port, &(struct repl_env){0}) < 0) {
+    if (repl_start(repl, srv, sc, &(struct repl_env){0}) < 0) {
         log_warn("startup failed", "error=\"cannot start the replication thread\"");
         return 1;
     }

@@ -139,16 +139,20 @@ static void on_cron(uv_timer_t *t)
     repl__failover_cron(r, now);
 }
 
+_Thread_local int repl__on_thread;
+
 static void thread_main(void *arg)
 {
     struct repl *r = arg;
+    repl__on_thread = 1;
     uv_run(&r->loop, UV_RUN_DEFAULT);
 }
 
-int repl_start(struct repl *r, struct server *srv, int64_t port, const struct repl_env *env)
+int repl_start(struct repl *r, struct server *srv, const struct server_config *sc, const struct repl_env *env)
 {
     r->srv = srv;
-    r->port = port;
+    r->port = sc->port;
+    r->sc = sc;
     if (env)
         r->env = *env;
     r->master_client = server_pseudo_new(srv);

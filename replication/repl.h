@@ -19,7 +19,7 @@
  *     struct server_repl_ops ops;
  *     repl_ops(repl, &ops);
  *     server_set_repl_ops(srv, &ops);
- *     repl_start(repl, srv, port, &env);   // its thread; connects when replicaof is set
+ *     repl_start(repl, srv, sc, &env);     // its thread; connects when replicaof is set
  *     server_run(srv);                     // calls ops.stopping: the thread ends
  *     server_free(srv);
  *     repl_free(repl);
@@ -72,9 +72,9 @@ struct repl_env {
 struct repl *repl_new(struct eng *e, struct repl_config *cfg);
 /* The server's side of the contract (server.h), with ud = r. */
 void repl_ops(struct repl *r, struct server_repl_ops *out);
-/* Starts the thread.  port: what this node announces to its master.
- * 0 or -errno. */
-int repl_start(struct repl *r, struct server *srv, int64_t port, const struct repl_env *env);
+/* Starts the thread.  Borrows sc: the port this node announces to its
+ * master, the replicas' output buffer limit.  0 or -errno. */
+int repl_start(struct repl *r, struct server *srv, const struct server_config *sc, const struct repl_env *env);
 /* Stops the thread (the server calls it through ops.stopping). */
 void repl_stop(struct repl *r);
 void repl_free(struct repl *r);

@@ -61,6 +61,7 @@ struct repl_peer {
     int64_t ack_ms;     /* (mu) last acknowledgement (wall ms) */
     int64_t since_ms;
     uint64_t sync_off;  /* a full copy: the offset it was taken at */
+    int killed;         /* (mu) over its output limit: closing */
 };
 
 /* A full copy on its way to a replica (repl thread). */
@@ -106,6 +107,7 @@ struct repl {
     struct server *srv;
     struct repl_env env;
     int64_t port;
+    const struct server_config *sc; /* the replicas' output buffer limit */
 
     pthread_mutex_t mu;
     /* (mu) who we are */
@@ -123,6 +125,7 @@ struct repl {
     char master_host[256];
     int64_t master_port;
     unsigned master_gen;      /* bumped on every REPLICAOF: the thread follows */
+    int applying;             /* the thread applies its master's bytes (repl_replica.c) */
     int link_state;
     int64_t link_down_since;  /* wall s, 0: never up (INFO says -1) */
     _Atomic int64_t last_io_ms; /* the link's last read (any lock) */
@@ -145,7 +148,7 @@ struct repl {
     uv_timer_t cron;
     _Atomic int stop, running;
     struct repl_link *link;     /* thread only */
-    unsigned link_gen;          /* master_gen the link was made for */
+    unsigned link_gen;          /* thread only: master_gen the link was made for */
     int64_t link_retry_ms;
     struct repl_xfer *xfers;    /* thread only */
     struct server_pseudo *master_client; /* thread only */
@@ -176,6 +179,8 @@ int repl__failover(void *ud, int argc, const struct eng_str *argv, struct buf *o
 void repl__failover_cron(struct repl *r, int64_t now_ms);
 void repl__failover_done(struct repl *r, int ok);
 int repl__is_replica(void *ud);
+/* 1 on the replication thread */
+extern _Thread_local int repl__on_thread;
 
 /* repl_replica.c */
 int repl__replicaof(void *ud, int argc, const struct eng_str *argv, struct buf *out);

@@ -6,15 +6,20 @@
  * most once at a time per replica, so a burst of writes costs one post).
  *
  * PSYNC: a replica whose replication id and offset the backlog still covers
- * continues (+CONTINUE and the missing bytes); any other gets a full copy:
- * the point in time is a fork() (snapshot_fork.c) taken with every shard
- * locked, at which instant the replica is registered with the offset, so
- * that every write after it lands in its pending stream, held back until
- * the copy has gone out.  The child's frames (the snapshot format, lz4) are
- * read by the replication thread and posted to the replica's connection,
- * framed as Redis frames a diskless copy:
+ * continues (+CONTINUE and the missing bytes); any other gets a full copy.
+ * The replication thread takes its point in time with a fork()
+ * (snapshot_fork.c) while every shard is locked; at that instant the
+ * replica gets the offset, and every write after it lands in its pending
+ * stream, held back until the copy has gone out.  (On a chained replica
+ * that thread also applies the master's stream, so nothing applied is left
+ * unrelayed at the instant.)  The child's frames (the snapshot format,
+ * docs/snapshot-format.md, lz4) are read by the thread and posted to the
+ * replica's connection, framed as Redis frames a diskless copy:
  *
- *   +FULLRESYNC <replid> <offset>\r\n$EOF:<40 byte mark>\r\n<frames><mark>
+ *   +FULLRESYNC <replid> <offset> <db>\r\n$EOF:<40 byte mark>\r\n<frames><mark>
+ *
+ * <db> is obentchi's: the db the stream is in at the offset (a relayed
+ * stream names its db only when it changes; Redis puts it in the RDB).
  *
  * Replicas acknowledge with REPLCONF ACK <offset> every second and when the
  * stream asks (REPLCONF GETACK *, sent when a WAIT waits).  Also FAILOVER. */
@@ -58,6 +63,11 @@ void repl__new_replid(char out[REPL_ID_LEN + 1])
         snprintf(out + 2 * i, 3, "%02x", rnd[i]);
 }
 
+static void peer_name(const struct server_replica_info *ri, char *out, size_t n)
+{
+    snprintf(out, n, "%s:%lld", ri->ip, (long long)ri->listening_port);
+}
+
 /* ---- the stream --------------------------------------------------------------- */
 
 static struct repl_peer *peer_find(struct repl *r, const struct server_conn *c)
@@ -98,6 +108,23 @@ static void schedule_locked(struct repl *r, struct repl_peer *p)
     server_conn_call(r->srv, &p->ri.conn, pump, r);
 }
 
+/* What a replica is sent while its full copy goes out waits here, and counts
+ * against the replica class's hard output limit as it would in its output
+ * buffer (client-output-buffer-limit replica). */
+static int over_limit_locked(struct repl *r, struct repl_peer *p)
+{
+    int64_t hard = r->sc ? r->sc->obuf_limits[OBL_REPLICA].hard : 0;
+    if (!hard || (int64_t)p->out.len < hard)
+        return 0;
+    char name[128];
+    peer_name(&p->ri, name, sizeof name);
+    log_warn("replica closed for overcoming of output buffer limits", "replica=%s pending=%zu", name, p->out.len);
+    p->killed = 1;
+    buf_release(&p->out);
+    server_conn_kill(r->srv, &p->ri.conn);
+    return 1;
+}
+
 void repl__feed_locked(struct repl *r, const void *p, size_t n)
 {
     if (!r->bl.size || !n)
@@ -105,9 +132,11 @@ void repl__feed_locked(struct repl *r, const void *p, size_t n)
     repl_backlog_append(&r->bl, p, n);
     atomic_store(&r->offset, atomic_load(&r->offset) + n);
     for (struct repl_peer *pr = r->peers; pr; pr = pr->next) {
-        if (pr->state == PEER_WAIT_BGSAVE)
-            continue; /* its copy's instant is not taken yet */
+        if (pr->state == PEER_WAIT_BGSAVE || pr->killed)
+            continue; /* its copy's instant is not taken yet, or it is going */
         buf_append(&pr->out, p, n);
+        if (over_limit_locked(r, pr))
+            continue;
         schedule_locked(r, pr);
     }
 }
@@ -269,11 +298,6 @@ static void peer_free(struct repl_peer *p)
     xfree(p);
 }
 
-static void peer_name(const struct server_replica_info *ri, char *out, size_t n)
-{
-    snprintf(out, n, "%s:%lld", ri->ip, (long long)ri->listening_port);
-}
-
 /* Under mu: a continuation from `want` when the history allows it. */
 static int try_continue_locked(struct repl *r, const struct server_replica_info *ri, const struct eng_str *id,
                                const struct eng_str *offs, struct buf *out)
@@ -364,7 +388,6 @@ int repl__psync(void *ud, const struct server_replica_info *ri, int argc, const 
     }
     if (is_psync && argc >= 3) {
         pthread_mutex_lock(&r->mu);
-        repl__ensure_backlog_locked(r);
         int ok = try_continue_locked(r, ri, &argv[1], &argv[2], out);
         pthread_mutex_unlock(&r->mu);
         if (ok)

@@ -78,6 +78,11 @@ static void set_state(struct repl_link *l, int state)
 int repl__set_master(struct repl *r, const char *host, int64_t port, const char *why)
 {
     pthread_mutex_lock(&r->mu);
+    while (r->applying && !repl__on_thread) { /* see apply_begin() */
+        pthread_mutex_unlock(&r->mu);
+        uv_sleep(1);
+        pthread_mutex_lock(&r->mu);
+    }
     if (host) {
         if (r->is_replica && !strcasecmp(host, r->master_host) && port == r->master_port) {
             pthread_mutex_unlock(&r->mu);
@@ -602,6 +607,10 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     b->len = l->in.cap - l->in.len - 1;
 }
 
+static int apply_begin(struct repl *r);
+static void apply_end(struct repl *r);
+static void process(struct repl_link *l, ssize_t n);
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct repl_link *l = s->data;
@@ -618,12 +627,39 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     l->in.p[l->in.len] = '\0';
     l->last_io_ms = clock_wall_ms();
     atomic_store(&r->last_io_ms, l->last_io_ms);
+    if (!apply_begin(r))
+        return; /* the role changed: the link goes at the next wake-up */
+    process(l, n);
+    apply_end(r);
+}
+
+/* A role change waits for the bytes being applied (apply_begin ... apply_end)
+ * to be applied and relayed: no write ends up in the data but not in the
+ * stream our own replicas continue from. */
+static int apply_begin(struct repl *r)
+{
+    pthread_mutex_lock(&r->mu);
+    int ok = r->is_replica && r->master_gen == r->link_gen;
+    r->applying = ok;
+    pthread_mutex_unlock(&r->mu);
+    return ok;
+}
+
+static void apply_end(struct repl *r)
+{
+    pthread_mutex_lock(&r->mu);
+    r->applying = 0;
+    pthread_mutex_unlock(&r->mu);
+}
+
+static void process(struct repl_link *l, ssize_t n)
+{
     while (!l->closing && l->in.len) {
         if (l->state == LINK_TRANSFER) {
             l->read_bytes += (uint64_t)n;
-            pthread_mutex_lock(&r->mu);
-            r->sync_read = l->read_bytes;
-            pthread_mutex_unlock(&r->mu);
+            pthread_mutex_lock(&l->r->mu);
+            l->r->sync_read = l->read_bytes;
+            pthread_mutex_unlock(&l->r->mu);
             n = 0;
             if (transfer(l) <= 0)
                 return;

@@ -199,6 +199,7 @@ struct snap_child {
     int64_t fork_us;       /* how long every shard was locked */
     uint64_t keys_total;   /* keys at the instant */
     uint64_t dirty_before; /* eng_dirty() just before the instant */
+    int64_t cpu_us;        /* the child's CPU time (user + system), once waited for */
 };
 
 /* Takes the point in time: locks every shard, calls offset_fn (may be NULL)

@@ -8,8 +8,7 @@
  * States, under s->lock:
  *
  *   loading --(restore done)--> idle --(BGSAVE, SAVE, a rule due)--> running
- *      running --(committed / failed)--> idle (or running again when a
- *      BGSAVE SCHEDULE came meanwhile)
+ *      running --(committed / failed)--> idle
  *
  * A failed snapshot leaves the previous ones as they were (the stores make
  * that so), logs one line saying why, sets rdb_last_bgsave_status:err and
@@ -50,7 +49,7 @@ struct repl_snap {
     pthread_cond_t wake, done;
     /* requests: a ticket per snapshot asked; SAVE waits for its own */
     uint64_t asked, finished, last_ok_ticket;
-    int scheduled, shutting;
+    int shutting;
     /* the running snapshot */
     int loading, running;
     pid_t child;
@@ -213,19 +212,13 @@ static void job_finish(struct repl_snap *s, struct job *j, int rc, uint64_t tick
     s->prog = NULL;
     s->finished = ticket;
     s->running = 0;
-    if (s->scheduled && !s->shutting) {
-        s->scheduled = 0;
-        s->running = 1;
-        s->run_start_ms = now;
-        s->asked++;
-    }
     pthread_cond_broadcast(&s->done);
     pthread_mutex_unlock(&s->lock);
     if (rc == 0)
         log_info("snapshot done", "id=%s store=%s keys=%" PRIu64 " chunks=%u bytes=%" PRIu64 " raw_bytes=%" PRIu64
-                 " ms=%" PRId64 " cow_bytes=%" PRIu64 " repl_offset=%" PRIu64,
+                 " ms=%" PRId64 " child_cpu_ms=%" PRId64 " cow_bytes=%" PRIu64 " repl_offset=%" PRIu64,
                  j->meta.id, j->st->ops->name, j->pump.trailer.counts.keys, j->meta.chunks, j->meta.stored_bytes,
-                 j->pump.trailer.raw_bytes, now - s->run_start_ms, cow, j->meta.repl_offset);
+                 j->pump.trailer.raw_bytes, now - s->run_start_ms, j->ch.cpu_us / 1000, cow, j->meta.repl_offset);
     else
         log_warn("snapshot failed", "id=%s store=%s error=\"%s\" consecutive_failures=%" PRIu64, j->meta.id,
                  store_name(s), j->err, s->consecutive_failures);
@@ -435,19 +428,18 @@ static int cmd_bgsave(void *ud, const struct server_cmd_call *k)
         resp_w_error(k->out, "ERR syntax error");
         return -1;
     }
+    /* SCHEDULE waits for another kind of child (Redis: an AOF rewrite);
+     * snapshots are the only one here, and one already running refuses
+     * both forms, as Redis does for its RDB child. */
     uint64_t ticket;
     pthread_mutex_lock(&s->lock);
     int rc = ask_locked(s, &ticket);
-    if (rc < 0 && schedule)
-        s->scheduled = 1;
     pthread_mutex_unlock(&s->lock);
     if (rc == 0)
         resp_w_simple(k->out, "Background saving started");
-    else if (schedule)
-        resp_w_simple(k->out, "Background saving scheduled");
     else
         resp_w_error(k->out, "ERR Background save already in progress");
-    return rc < 0 && !schedule ? -1 : 0;
+    return rc;
 }
 
 static int cmd_lastsave(void *ud, const struct server_cmd_call *k)
@@ -473,7 +465,6 @@ int repl_snap_save_on_shutdown(void *ud, int explicit_save)
         return 0;
     }
     s->shutting = 1;
-    s->scheduled = 0;
     if (s->running) { /* as Redis: the background one goes, a new one is taken now */
         if (s->child > 0)
             kill(s->child, SIGKILL);

@@ -211,8 +211,12 @@ int snap_child_wait(struct snap_child *c, int kill_it, char *err, size_t errlen)
     if (kill_it)
         kill(c->pid, SIGKILL);
     int status = 0;
-    while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR)
+    struct rusage ru;
+    memset(&ru, 0, sizeof ru);
+    while (wait4(c->pid, &status, 0, &ru) < 0 && errno == EINTR)
         ;
+    c->cpu_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec + (int64_t)ru.ru_stime.tv_sec * 1000000 +
+                ru.ru_stime.tv_usec;
     eng_set_snapshot_child(c->e, 0);
     if (kill_it)
         snprintf(err, errlen, "snapshot child stopped");

@@ -10,6 +10,12 @@ redis-server redis-tools redis-sentinel python3-redis python3-pytest python3-yam
 [ "${1:-}" = "--run-only" ] && PKGS="meson ninja-build pkg-config gcc make libuv1-dev libxxhash-dev liblz4-dev \
 libcjson-dev libcurl4-openssl-dev libmongoc-dev libhttp-parser-dev"
 
+# The integration tests' MongoDB-wire peer (../shared/mongo-peer) runs on
+# Node.js: a node already on PATH will do; Debian's only when there is none.
+if [ "${1:-}" != "--run-only" ] && ! { command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; }; then
+    PKGS="$PKGS nodejs npm"
+fi
+
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -351,7 +351,12 @@ static void test_round_trip(void **state)
         for (size_t ri = 0; ri < sizeof records / sizeof records[0]; ri++) {
             struct buf s = BUF_INIT;
             struct eng_snap_counts wc;
+            struct eng_stats st0, st1;
+            eng_stats(A, &st0);
             write_all(A, now, budgets[bi], records[ri], &s, &wc);
+            eng_stats(A, &st1); /* the walk leaves no trace: no hits counted */
+            assert_int_equal(st1.hits, st0.hits);
+            assert_int_equal(st1.misses, st0.misses);
             assert_int_equal(wc.keys, 315);
             assert_int_equal(wc.by_type[ENG_T_STRING], 307);
             assert_int_equal(wc.by_type[ENG_T_LIST], 2);
