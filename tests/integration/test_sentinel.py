@@ -178,6 +178,6 @@ def test_sentinel_discovers_and_fails_over(make_server, sentinels):
 
     # the old master comes back: Sentinel turns it into a replica of the new one
     old = make_server(port=master.port, **REPL)
-    wait_for(lambda: link_up(old, new.port), timeout=40, what="old master rejoins as a replica")
+    wait_for(lambda: link_up(old, new.port), timeout=90, what="old master rejoins as a replica")
     wait_for(lambda: old.client().get("after") == b"failover", timeout=10, what="old master has the new writes")
     assert old.client().dbsize() == nc.dbsize()
