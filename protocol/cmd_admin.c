@@ -56,13 +56,6 @@ static void run_subcmd(struct call *k, const char *cmd, const struct subcmd *tab
     reply_error(k, "ERR unknown subcommand '%.*s'. Try %s HELP.", s->n > 128 ? 128 : (int)s->n, s->p, cmd);
 }
 
-static void reply_help(struct call *k, const char *const *lines, size_t n)
-{
-    resp_w_array(k->out, (int64_t)n);
-    for (size_t i = 0; i < n; i++)
-        resp_w_simple(k->out, lines[i]);
-}
-
 /* ---- the slow log ------------------------------------------------------------- */
 
 static struct eng_str str_dup(const char *p, size_t n) { return (struct eng_str){xstrndup(p, n), n}; }

@@ -681,9 +681,7 @@ static const char *const help[] = {
 
 static void command_help(struct call *k)
 {
-    resp_w_array(k->out, (int64_t)(sizeof help / sizeof help[0]));
-    for (size_t i = 0; i < sizeof help / sizeof help[0]; i++)
-        resp_w_simple(k->out, help[i]);
+    reply_help(k, help, sizeof help / sizeof help[0]);
 }
 
 static const struct {

@@ -264,23 +264,10 @@ static void scan_pair(void *ud, const char *f, size_t fl, const char *v, size_t 
 void cmd_hscan(struct call *k)
 {
     uint64_t cursor;
-    if (arg_scan_cursor(k, 2, &cursor) < 0)
-        return;
-    /* The key is checked before the options, as Redis does. */
-    int64_t n;
-    int rc = eng_hlen(&k->ec, K(1), &n);
-    if (rc < 0) {
-        reply_errcode(k, rc);
-        return;
-    }
     const char *pat;
     size_t plen;
     int64_t count;
-    if (n == 0) {
-        reply_empty_scan(k);
-        return;
-    }
-    if (arg_scan_opts(k, 3, &pat, &plen, &count, NULL) < 0)
+    if (arg_scan_container(k, eng_hlen, &cursor, &pat, &plen, &count) <= 0)
         return;
     struct bulklist s = BULKLIST_INIT;
     uint64_t next;

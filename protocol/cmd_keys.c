@@ -236,9 +236,7 @@ void cmd_object(struct call *k)
             "    <key>.",
             "HELP",
             "    Prints this help."};
-        resp_w_array(k->out, sizeof help / sizeof help[0]);
-        for (size_t i = 0; i < sizeof help / sizeof help[0]; i++)
-            resp_w_simple(k->out, help[i]);
+        reply_help(k, help, sizeof help / sizeof help[0]);
         return;
     }
     if (k->argc != 3) {
@@ -326,9 +324,7 @@ void cmd_memory(struct call *k)
             "    sampled up to <count> times (default: 5, 0 means sample all).",
             "HELP",
             "    Prints this help."};
-        resp_w_array(k->out, sizeof help / sizeof help[0]);
-        for (size_t i = 0; i < sizeof help / sizeof help[0]; i++)
-            resp_w_simple(k->out, help[i]);
+        reply_help(k, help, sizeof help / sizeof help[0]);
     } else {
         reply_error(k, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try MEMORY HELP.",
                     (int)k->argv[1].n, k->argv[1].p);

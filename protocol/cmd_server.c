@@ -266,9 +266,7 @@ void cmd_debug(struct call *k)
                                            "    Setting it to 0 disables expiring keys in background when they are not accessed.",
                                            "SLEEP <seconds>", "    Stop the server for <seconds>. Decimals allowed.",
                                            "HELP", "    Print this help."};
-        resp_w_array(k->out, sizeof help / sizeof help[0]);
-        for (size_t i = 0; i < sizeof help / sizeof help[0]; i++)
-            resp_w_simple(k->out, help[i]);
+        reply_help(k, help, sizeof help / sizeof help[0]);
     } else {
         reply_error(k, "ERR unknown subcommand '%.*s'. Try DEBUG HELP.", (int)k->argv[1].n, k->argv[1].p);
     }

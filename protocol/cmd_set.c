@@ -228,23 +228,10 @@ void cmd_sintercard(struct call *k)
 void cmd_sscan(struct call *k)
 {
     uint64_t cursor;
-    if (arg_scan_cursor(k, 2, &cursor) < 0)
-        return;
-    /* The key is checked before the options, as Redis does. */
-    int64_t n;
-    int rc = eng_scard(&k->ec, K(1), &n);
-    if (rc < 0) {
-        reply_errcode(k, rc);
-        return;
-    }
     const char *pat;
     size_t plen;
     int64_t count;
-    if (n == 0) {
-        reply_empty_scan(k);
-        return;
-    }
-    if (arg_scan_opts(k, 3, &pat, &plen, &count, NULL) < 0)
+    if (arg_scan_container(k, eng_scard, &cursor, &pat, &plen, &count) <= 0)
         return;
     struct bulklist s = BULKLIST_INIT;
     uint64_t next;

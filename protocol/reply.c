@@ -58,6 +58,32 @@ void reply_errcode(struct call *k, int code)
     }
 }
 
+int arg_scan_container(struct call *k, int (*card)(struct eng_ctx *, const char *, size_t, int64_t *),
+                       uint64_t *cursor, const char **pat, size_t *plen, int64_t *count)
+{
+    if (arg_scan_cursor(k, 2, cursor) < 0)
+        return -1;
+    /* The key is checked before the options, as Redis does. */
+    int64_t n;
+    int rc = card(&k->ec, k->argv[1].p, k->argv[1].n, &n);
+    if (rc < 0) {
+        reply_errcode(k, rc);
+        return -1;
+    }
+    if (n == 0) {
+        reply_empty_scan(k);
+        return 0;
+    }
+    return arg_scan_opts(k, 3, pat, plen, count, NULL) < 0 ? -1 : 1;
+}
+
+void reply_help(struct call *k, const char *const *lines, size_t n)
+{
+    resp_w_array(k->out, (int64_t)n);
+    for (size_t i = 0; i < n; i++)
+        resp_w_simple(k->out, lines[i]);
+}
+
 void reply_syntax(struct call *k) { reply_error(k, "ERR syntax error"); }
 void reply_nokey(struct call *k) { reply_error(k, "ERR no such key"); }
 

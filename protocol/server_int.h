@@ -288,6 +288,14 @@ void reply_error(struct call *k, const char *fmt, ...) __attribute__((format(pri
 /* Reports an engine/base error code in Redis's words. */
 void reply_errcode(struct call *k, int code);
 void reply_syntax(struct call *k);
+/* HSCAN/SSCAN's common start: cursor, then the key (card() gives its size,
+ * or an error such as WRONGTYPE), then MATCH/COUNT.  Returns 1 to go on,
+ * 0 when the key is missing or empty (the empty scan is replied), -1 after
+ * an error reply. */
+int arg_scan_container(struct call *k, int (*card)(struct eng_ctx *, const char *, size_t, int64_t *),
+                       uint64_t *cursor, const char **pat, size_t *plen, int64_t *count);
+/* A HELP subcommand's reply: one simple string per line. */
+void reply_help(struct call *k, const char *const *lines, size_t n);
 void reply_nokey(struct call *k);
 void reply_empty_scan(struct call *k); /* [0, []] */
 /* Strings copied under the engine's locks (keys, members), replied after. */
