@@ -2,6 +2,8 @@
 # is meson's and ninja's; this file only strings the steps together.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
 ARGS       ?=
 PYTHON     ?= /usr/bin/python3
 
@@ -17,6 +19,11 @@ $(BUILD)/build.ninja:
 
 $(ASAN_BUILD)/build.ninja:
 	meson setup $(ASAN_BUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Dtests=enabled
+
+# libFuzzer targets (clang; README "Security and hardening")
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang-14 meson setup $(FUZZ_BUILD) --buildtype=debugoptimized -Dfuzz=true -Dtests=disabled \
+	    -Db_sanitize=address,undefined -Db_lundef=false
 
 build: deps $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -43,5 +50,11 @@ integration: build
 bench: build
 	$(PYTHON) tools/bench --obentchi $(BUILD)/obentchi-server
 
+# Every fuzz target for FUZZ_SECONDS (default 60) each; `make test` replays
+# their corpora instead (suite 'fuzz' of the unit tests).
+fuzz: deps $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD)
+	@sh protocol/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

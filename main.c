@@ -10,6 +10,7 @@
 #include "base/alloc.h"
 #include "base/config.h"
 #include "base/log.h"
+#include "app.h"
 #include "engine.h"
 #include "repl.h"
 #include "replication.h"
@@ -31,13 +32,27 @@ static void usage(FILE *f)
             "       obentchi-server /etc/obentchi.conf --loglevel verbose\n");
 }
 
-/* What the snapshot thread needs from the server and from replication. */
-struct snap_wiring {
+/* What the snapshot thread, the bot and its probes need from the server and
+ * from replication. */
+struct wiring {
     struct server *srv;
     struct repl *repl;
+    struct repl_snap *snap;
+    struct app *app;
 };
-static void set_loading(void *ud, int on) { server_set_loading(((struct snap_wiring *)ud)->srv, on); }
-static uint64_t snap_repl_offset(void *ud) { return repl_offset_of(((struct snap_wiring *)ud)->repl); }
+static void set_loading(void *ud, int on)
+{
+    struct wiring *w = ud;
+    server_set_loading(w->srv, on);
+    app_set_loading(w->app, on);
+}
+static uint64_t snap_repl_offset(void *ud) { return repl_offset_of(((struct wiring *)ud)->repl); }
+static void on_role_change(void *ud, int is_master) { app_set_role(((struct wiring *)ud)->app, is_master); }
+static int server_turns(void *ud) { return server_alive(((struct wiring *)ud)->srv, 5000); }
+static void replica_status(void *ud, struct buf *out) { repl_status_text(((struct wiring *)ud)->repl, out); }
+static void collect_server(void *ud, struct buf *out) { server_metrics(((struct wiring *)ud)->srv, out); }
+static void collect_repl(void *ud, struct buf *out) { repl_metrics(((struct wiring *)ud)->repl, out); }
+static void collect_snap(void *ud, struct buf *out) { repl_snap_metrics(((struct wiring *)ud)->snap, out); }
 
 int main(int argc, char **argv)
 {
@@ -56,6 +71,7 @@ int main(int argc, char **argv)
     struct server_config *sc = server_options_register(conf);
     struct repl_snap_config *rc_snap = repl_options_register(conf);
     struct repl_config *rc_repl = repl_config_register(conf);
+    struct app *app = app_new(conf); /* http-* and the bot parts' options */
     char *conf_path = NULL;
     if (cfg_defaults(conf, err, sizeof err) < 0 ||
         cfg_load_all(conf, argc, argv, environ, &conf_path, err, sizeof err) < 0 ||
@@ -86,8 +102,11 @@ int main(int argc, char **argv)
     struct repl *repl = repl_new(e, rc_repl);
     int ncmds;
     const struct server_cmd *cmds = repl_snap_commands(snap, &ncmds);
+    int nbot;
+    const struct server_cmd *bot_cmds = app_commands(app, &nbot);
     struct server *srv = NULL;
-    if (server_register_commands(cmds, ncmds, err, sizeof err) == 0)
+    if (server_register_commands(cmds, ncmds, err, sizeof err) == 0 &&
+        (nbot == 0 || server_register_commands(bot_cmds, nbot, err, sizeof err) == 0))
         srv = server_new(sc, conf, conf_path, e, err, sizeof err);
     if (!srv) {
         log_warn("startup failed", "error=\"%s\"", err);
@@ -108,18 +127,32 @@ int main(int argc, char **argv)
     struct server_repl_ops ops;
     repl_ops(repl, &ops);
     server_set_repl_ops(srv, &ops);
-    struct snap_wiring wiring = {srv, repl};
+    struct wiring wiring = {srv, repl, snap, app};
+    /* The bot: its listener binds here (a port in use stops the start), its
+     * parts start on its own thread; it acts only while this node is a master
+     * that has loaded its data. */
+    app_set_health_env(app, &(struct app_health_env){.ud = &wiring, .server_alive = server_turns,
+                                                     .replica_status = replica_status});
+    app_add_collector(app, collect_server, &wiring);
+    app_add_collector(app, collect_repl, &wiring);
+    app_add_collector(app, collect_snap, &wiring);
+    app_set_role(app, !(rc_repl->master_host && *rc_repl->master_host));
+    if (app_start(app, e, err, sizeof err) < 0) {
+        log_warn("startup failed", "error=\"%s\"", err);
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
     struct repl_snap_env env = {.ud = &wiring, .set_loading = set_loading, .repl_offset = snap_repl_offset};
     if (repl_snap_start(snap, &env) < 0) {
         log_warn("startup failed", "error=\"cannot start the snapshot thread\"");
         return 1;
     }
-    /* TODO(issue 6): the bot's on_role_change (it runs only on a master) */
-    if (repl_start(repl, srv, sc, &(struct repl_env){0}) < 0) {
+    if (repl_start(repl, srv, sc, &(struct repl_env){.ud = &wiring, .on_role_change = on_role_change}) < 0) {
         log_warn("startup failed", "error=\"cannot start the replication thread\"");
         return 1;
     }
     int rc = server_run(srv); /* stops replication's thread on its way out */
+    app_free(app);        /* the bot first: its parts use the engine and the server */
     repl_snap_free(snap); /* before the engine: its thread may be loading into it */
     server_free(srv);
     repl_free(repl); /* after the server: closing replicas still report to it */

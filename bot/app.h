@@ -65,6 +65,21 @@ int app_start(struct app *a, struct eng *e, char *err, size_t errlen);
 void app_set_role(struct app *a, int is_master);
 /* Loading a snapshot (readyz says so). Any thread. */
 void app_set_loading(struct app *a, int on);
+/* What health.c needs from the server and replication, as callbacks (the
+ * bot does not depend on replication/).  Set before app_start. */
+struct app_health_env {
+    void *ud;
+    /* 1 when the RESP workers turn (their cron ran within a few seconds). */
+    int (*server_alive)(void *ud);
+    /* On a replica: "replica of host:port, link up|down" into out; nothing
+     * on a master. */
+    void (*replica_status)(void *ud, struct buf *out);
+    /* INFO text of one section ("replication", "persistence") as the
+     * server answers INFO; any thread; may be NULL (the operator API's
+     * GET /api/v1/replication and /snapshots read it). */
+    void (*info)(void *ud, const char *section, struct buf *out);
+};
+void app_set_health_env(struct app *a, const struct app_health_env *env);
 /* Stops the parts, closes the loop, joins the thread. */
 void app_stop(struct app *a);
 void app_free(struct app *a);
@@ -89,5 +104,18 @@ void app_add_collector(struct app *a, void (*fn)(void *ud, struct buf *out), voi
 /* Readiness reasons other parts may add (NULL when ready): /readyz answers
  * 503 with the first reason any part gives. */
 void app_add_ready_check(struct app *a, const char *(*fn)(void *ud), void *ud);
+
+/* ---- for health.c -------------------------------------------------------- */
+
+const struct app_health_env *app_health_env(const struct app *a);
+int app_is_loading(const struct app *a);
+/* Milliseconds since the loop's heartbeat timer last ran. */
+int64_t app_loop_beat_age_ms(const struct app *a);
+/* When app_new ran (wall ms): the process's start time. */
+int64_t app_start_time_ms(const struct app *a);
+/* Runs every collector into out (a scrape). */
+void app_collect(struct app *a, struct buf *out);
+/* The first reason a ready check gives, or NULL. */
+const char *app_ready_reason(struct app *a);
 
 #endif

@@ -3,11 +3,12 @@
  * tag, so one shard lock covers them:
  *
  *   {u:<uid>}   everything of one user / private chat (chat id = user id):
- *     user:{u:<uid>}        hash  id lang created referrer active balance held
+ *     user:{u:<uid>}        hash  id lang name created referrer active balance held
  *     ledger:{u:<uid>}      list  JSON entries, newest first (LPUSH)
  *     ledger:refs:{u:<uid>} set   references already posted (exactly once)
  *     session:{u:<uid>}     hash  conversation state, TTL bot-session-ttl
  *     outbox:{u:<uid>}      list  pending Bot API calls for that chat (JSON)
+ *     inbox:{u:<uid>}       list  recorded updates not processed yet (raw JSON)
  *   {q:<queue>}  one job queue:
  *     queue:{q:<name>}:waiting    list  job ids (LPUSH in, RPOP out)
  *     queue:{q:<name>}:active     zset  job id -> lease deadline (ms)
@@ -18,7 +19,7 @@
  *     queue:{q:<name>}:stats      hash  counters
  *     job:{q:<name>}:<id>         hash  the job's fields
  *   {tg}   ingress:
- *     tg:updates:seen     zset/... (tg_*.c documents its own)
+ *     tg:seen:{tg}          zset  update_id -> ms first seen (dedupe, tg_update.c)
  *   {sched} schedules, {bc} broadcasts: their files document them.
  *
  * Lock a whole group by locking its tag: eng_lock_keys() on the string

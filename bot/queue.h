@@ -31,6 +31,7 @@ struct bot_job {
     int attempts;        /* this attempt included */
     int max_attempts;
     int64_t created_ms, started_ms;
+    char last_error[128]; /* the previous attempt's error or note ("" when none) */
 };
 
 /* A handler: runs the job and finishes it with exactly one of
@@ -58,6 +59,11 @@ void bot_job_done(struct app *a, struct bot_job *job, const char *result_json);
  * after exponential backoff with jitter when retry_in_ms < 0, until
  * max_attempts, then dead. */
 void bot_job_fail(struct app *a, struct bot_job *job, const char *error, int permanent, int64_t retry_in_ms);
+
+/* Puts the job back to delayed for delay_ms without counting this attempt
+ * (a payout still "pending" at the provider: poll again later); note is
+ * stored as the job's last error and handed to the next attempt. */
+void bot_job_later(struct app *a, struct bot_job *job, int64_t delay_ms, const char *note);
 
 /* Counts for metrics and the API. */
 struct bot_queue_stats {

@@ -36,7 +36,8 @@ struct eng_key {
     uint32_t type : 3;
     uint32_t enc : 4;
     uint32_t is_volatile : 1;
-    uint32_t klen;
+    uint32_t klen : 31;
+    uint32_t snap_mark : 1; /* versioned snapshots: == shard's snap_parity once saved (snapshot.c) */
     union {
         int64_t i;
         void *p;
@@ -69,6 +70,10 @@ struct eng_shard {
     uint64_t hits, misses, expired, evicted, dirty, stale_perc;
     uint64_t rnd;
     struct evict_pool *pool; /* evict.c: best eviction candidates seen so far */
+    /* Versioned snapshot in progress (snapshot.c), NULL when none: a key
+     * whose snap_mark differs from snap_parity is saved before it changes. */
+    struct eng_vsnap *vsnap;
+    uint32_t snap_parity;
     char pad[64];
 };
 
@@ -134,6 +139,18 @@ void eng__free_value(struct eng_key *k);
 /* Sets (when > 0) or removes (when <= 0) the expiry of k. */
 void eng__set_expire(struct eng_ctx *c, struct eng_key *k, int64_t when);
 int64_t eng__get_expire(struct eng_ctx *c, const struct eng_key *k);
+
+/* Versioned snapshots (snapshot.c): saves k as it is now into the running
+ * snapshot when it was not saved yet.  Called, under k's shard lock with
+ * c->db = k's db, before anything may change or remove k. */
+void eng__vsnap_save(struct eng_ctx *c, struct eng_shard *sh, struct eng_key *k);
+static inline void eng__before_change(struct eng_ctx *c, struct eng_shard *sh, struct eng_key *k)
+{
+    if (__builtin_expect(sh->vsnap != NULL, 0) && k->snap_mark != sh->snap_parity)
+        eng__vsnap_save(c, sh, k);
+}
+/* Saves every key of db d of shard sh not saved yet (FLUSHDB/FLUSHALL). */
+void eng__vsnap_save_db(struct eng_ctx *c, struct eng_shard *sh, int d);
 
 /* Effects of a change: counts it, notifies (cls/event, may be 0/NULL), and
  * signals the key as modified. */

@@ -59,6 +59,11 @@ struct eng_key *eng__lookup(struct eng_ctx *c, const char *key, size_t klen, int
     struct eng_key *k = eng__find(&sh->dbs[c->db], key, klen, eng__hash(key, klen));
     if (k && expire_if_needed(c, k, read))
         k = NULL;
+    /* A versioned snapshot saves a key before its first access, read or
+     * write, once it began: simpler than finding every write path, and a
+     * read pays it once per key per snapshot. */
+    if (k)
+        eng__before_change(c, sh, k);
     if (c->quiet) /* a snapshot's walk or load: no trace (no page dirtied in a fork()ed child) */
         return k;
     if (k && !(read & ENG_LOOKUP_NOTOUCH) && !atomic_load_explicit(&c->e->snapshot_child, memory_order_relaxed))
@@ -91,7 +96,9 @@ struct eng_key *eng__key_new(const char *key, size_t klen, int type, int enc, si
     k->type = (uint32_t)type;
     k->enc = (uint32_t)enc;
     k->is_volatile = 0;
+    assert(klen < (1u << 31));
     k->klen = (uint32_t)klen;
+    k->snap_mark = 0;
     k->v.i = 0;
     memcpy(k->key, key, klen);
     return k;
@@ -99,15 +106,20 @@ struct eng_key *eng__key_new(const char *key, size_t klen, int type, int enc, si
 
 void eng__add(struct eng_ctx *c, struct eng_key *k)
 {
-    struct eng_db *db = eng__db(c, k->key, k->klen);
+    struct eng_shard *sh = eng__shard(c, k->key, k->klen);
+    struct eng_db *db = &sh->dbs[c->db];
     k->lru = eng__lru_clock(c->now_ms);
+    k->snap_mark = sh->snap_parity & 1; /* born after a running snapshot's instant */
     dict_add(&db->keys, &k->node, eng__hash(k->key, k->klen));
 }
 
 void eng__swap(struct eng_ctx *c, struct eng_key *old, struct eng_key *k)
 {
-    struct eng_db *db = eng__db(c, old->key, old->klen);
+    struct eng_shard *sh = eng__shard(c, old->key, old->klen);
+    struct eng_db *db = &sh->dbs[c->db];
     uint64_t h = eng__hash(old->key, old->klen);
+    eng__before_change(c, sh, old);
+    k->snap_mark = sh->snap_parity & 1;
     k->is_volatile = old->is_volatile;
     k->lru = eng__lru_clock(c->now_ms);
     int rc = dict_replace(&db->keys, &old->node, &k->node, h);
@@ -134,8 +146,10 @@ void eng__free_value(struct eng_key *k)
 
 void eng__delete(struct eng_ctx *c, struct eng_key *k)
 {
-    struct eng_db *db = eng__db(c, k->key, k->klen);
+    struct eng_shard *sh = eng__shard(c, k->key, k->klen);
+    struct eng_db *db = &sh->dbs[c->db];
     uint64_t h = eng__hash(k->key, k->klen);
+    eng__before_change(c, sh, k);
     if (k->is_volatile)
         xfree(dict_unlink(&db->expires, k->key, k->klen, h));
     struct dict_node *n = dict_unlink(&db->keys, k->key, k->klen, h);
@@ -147,8 +161,10 @@ void eng__delete(struct eng_ctx *c, struct eng_key *k)
 
 void eng__set_expire(struct eng_ctx *c, struct eng_key *k, int64_t when)
 {
-    struct eng_db *db = eng__db(c, k->key, k->klen);
+    struct eng_shard *sh = eng__shard(c, k->key, k->klen);
+    struct eng_db *db = &sh->dbs[c->db];
     uint64_t h = eng__hash(k->key, k->klen);
+    eng__before_change(c, sh, k);
     if (when <= 0) {
         if (k->is_volatile)
             xfree(dict_unlink(&db->expires, k->key, k->klen, h));
@@ -488,6 +504,8 @@ void eng_flush(struct eng_ctx *c, int db)
             if (db >= 0 && d != db)
                 continue;
             struct eng_db *x = &e->shards[s].dbs[d];
+            if (e->shards[s].vsnap)
+                eng__vsnap_save_db(c, &e->shards[s], d);
             removed += dict_size(&x->keys);
             dict_release(&x->expires, free_exp, NULL);
             dict_release(&x->keys, free_key, NULL);

@@ -17,6 +17,7 @@
  * Not for: files, framing, compression, checksums, threads (replication/). */
 #include "snapshot.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -324,6 +325,250 @@ uint64_t eng_snap_key_total(struct eng_ctx *c)
             n += dict_size(&e->shards[s].dbs[d].keys);
     }
     return n;
+}
+
+/* ---- versioned snapshots ---------------------------------------------------- */
+
+/* One lock hold of the walk: about this many record bytes or keys, so that a
+ * shard is never held long (clients of that shard wait meanwhile). */
+#define VS_STEP_BYTES (64u << 10)
+#define VS_STEP_KEYS 256
+
+struct vs_shard {
+    struct buf pending;            /* records saved ahead of the walk, by writers */
+    struct eng_snap_counts counts; /* of this shard's records (under its lock) */
+    int db;                        /* walk position: db and dict_scan cursor */
+    uint64_t cursor;
+    _Atomic uint64_t peak;         /* most bytes pending at once (the extra memory) */
+};
+
+struct eng_vsnap {
+    struct eng *e;
+    size_t max_record;
+    int shard;   /* the walk's shard */
+    int discard; /* abandoned: keys are marked, nothing saved */
+    int done;
+    struct eng_snap_counts total;
+    struct vs_shard *sh;
+};
+
+static void counts_add(struct eng_snap_counts *to, const struct eng_snap_counts *from)
+{
+    to->keys += from->keys;
+    to->expires += from->expires;
+    to->elements += from->elements;
+    for (int t = 0; t < ENG_T__COUNT; t++)
+        to->by_type[t] += from->by_type[t];
+}
+
+/* Appends k's records to out with c's db and instant (c->now_ms: a key dead
+ * by then is skipped, as a restore would).  Reads go through a quiet
+ * context: no LRU touch, no hit count.  k is marked already, so the reads'
+ * own lookups do not save it again. */
+static void vs_save_key(struct eng_vsnap *v, struct vs_shard *vs, struct eng_ctx *c, const struct eng_key *k,
+                        struct buf *out)
+{
+    struct eng_snap_writer tw;
+    memset(&tw, 0, sizeof tw);
+    tw.c = c;
+    tw.max_record = v->max_record;
+    int quiet = c->quiet;
+    c->quiet = 1;
+    write_key(&tw, out, k);
+    c->quiet = quiet;
+    counts_add(&vs->counts, &tw.counts);
+}
+
+void eng__vsnap_save(struct eng_ctx *c, struct eng_shard *sh, struct eng_key *k)
+{
+    struct eng_vsnap *v = sh->vsnap;
+    k->snap_mark = sh->snap_parity & 1;
+    if (v->discard)
+        return;
+    struct vs_shard *vs = &v->sh[sh - c->e->shards];
+    vs_save_key(v, vs, c, k, &vs->pending);
+    if (vs->pending.len > atomic_load_explicit(&vs->peak, memory_order_relaxed))
+        atomic_store_explicit(&vs->peak, vs->pending.len, memory_order_relaxed);
+}
+
+struct vs_each {
+    struct eng_ctx *c;
+    struct eng_shard *sh;
+};
+
+static int vs_save_node(void *ud, struct dict_node *n)
+{
+    struct vs_each *x = ud;
+    eng__before_change(x->c, x->sh, (struct eng_key *)n);
+    return 0;
+}
+
+void eng__vsnap_save_db(struct eng_ctx *c, struct eng_shard *sh, int d)
+{
+    int db = c->db;
+    c->db = d;
+    struct vs_each x = {c, sh};
+    dict_foreach(&sh->dbs[d].keys, vs_save_node, &x);
+    c->db = db;
+}
+
+int eng_vsnap_begin(struct eng *e, size_t max_record, void (*at_instant)(void *ud), void *ud, uint64_t *keys_total,
+                    struct eng_vsnap **out)
+{
+    struct eng_vsnap *v = xcalloc(1, sizeof *v);
+    v->e = e;
+    v->max_record = max_record ? max_record : DEFAULT_MAX_RECORD;
+    v->sh = xcalloc((size_t)e->cfg.nshards, sizeof *v->sh);
+    struct eng_ctx c;
+    eng_ctx_init(&c, e, 0);
+    eng_lock_all(&c);
+    for (int s = 0; s < e->cfg.nshards; s++)
+        if (e->shards[s].vsnap) {
+            eng_unlock(&c);
+            xfree(v->sh);
+            xfree(v);
+            return ERR_EXISTS;
+        }
+    for (int s = 0; s < e->cfg.nshards; s++) {
+        e->shards[s].snap_parity ^= 1;
+        e->shards[s].vsnap = v;
+    }
+    if (at_instant)
+        at_instant(ud);
+    if (keys_total)
+        *keys_total = eng_snap_key_total(&c);
+    eng_unlock(&c);
+    *out = v;
+    return 0;
+}
+
+struct vs_collect {
+    uint32_t parity;
+    int n, cap;
+    struct eng_key **keys;
+    struct eng_key *inline_keys[16];
+};
+
+static void vs_collect_node(void *ud, struct dict_node *n)
+{
+    struct vs_collect *col = ud;
+    struct eng_key *k = (struct eng_key *)n;
+    if (k->snap_mark == col->parity)
+        return;
+    if (col->n == col->cap) {
+        int cap = col->cap * 2;
+        struct eng_key **keys = xmalloc((size_t)cap * sizeof *keys);
+        memcpy(keys, col->keys, (size_t)col->n * sizeof *keys);
+        if (col->keys != col->inline_keys)
+            xfree(col->keys);
+        col->keys = keys;
+        col->cap = cap;
+    }
+    col->keys[col->n++] = k;
+}
+
+/* Detaches the snapshot from every shard, taking what writers saved last. */
+static void vs_finish(struct eng_vsnap *v, struct buf *out)
+{
+    struct eng *e = v->e;
+    for (int s = 0; s < e->cfg.nshards; s++) {
+        struct eng_ctx c;
+        eng_ctx_init(&c, e, 0);
+        eng_lock_shard(&c, s);
+        struct vs_shard *vs = &v->sh[s];
+        if (!v->discard && vs->pending.len)
+            buf_append(out, vs->pending.p, vs->pending.len);
+        buf_release(&vs->pending);
+        counts_add(&v->total, &vs->counts);
+        e->shards[s].vsnap = NULL;
+        eng_unlock(&c);
+    }
+    buf_putc(out, (char)ENG_SNAP_END);
+    put_varint(out, v->total.keys);
+    v->done = 1;
+}
+
+int eng_vsnap_write(struct eng_vsnap *v, struct buf *out, size_t budget)
+{
+    struct eng *e = v->e;
+    if (v->done)
+        return 0;
+    struct vs_collect col = {.cap = 16};
+    col.keys = col.inline_keys;
+    while (out->len < budget) {
+        if (v->shard >= e->cfg.nshards) {
+            vs_finish(v, out);
+            break;
+        }
+        int s = v->shard;
+        struct vs_shard *vs = &v->sh[s];
+        struct eng_shard *sh = &e->shards[s];
+        struct eng_ctx c;
+        eng_ctx_init(&c, e, 0);
+        c.quiet = 1;
+        eng_lock_shard(&c, s);
+        if (vs->pending.len) {
+            if (!v->discard)
+                buf_append(out, vs->pending.p, vs->pending.len);
+            buf_reset(&vs->pending);
+        }
+        col.parity = sh->snap_parity & 1;
+        size_t step_end = out->len + VS_STEP_BYTES < budget ? out->len + VS_STEP_BYTES : budget;
+        int keys = 0;
+        while (vs->db < e->cfg.ndb && out->len < step_end && keys < VS_STEP_KEYS) {
+            col.n = 0;
+            vs->cursor = dict_scan(&sh->dbs[vs->db].keys, vs->cursor, vs_collect_node, &col);
+            c.db = vs->db;
+            for (int i = 0; i < col.n; i++) {
+                struct eng_key *k = col.keys[i];
+                k->snap_mark = col.parity;
+                if (!v->discard)
+                    vs_save_key(v, vs, &c, k, out);
+                keys++;
+            }
+            if (vs->cursor == 0)
+                vs->db++;
+        }
+        if (vs->db >= e->cfg.ndb)
+            v->shard++;
+        eng_unlock(&c);
+    }
+    if (col.keys != col.inline_keys)
+        xfree(col.keys);
+    return !v->done;
+}
+
+const struct eng_snap_counts *eng_vsnap_counts(const struct eng_vsnap *v) { return &v->total; }
+
+uint64_t eng_vsnap_extra_bytes(const struct eng_vsnap *v)
+{
+    uint64_t n = 0;
+    for (int s = 0; s < v->e->cfg.nshards; s++)
+        n += atomic_load_explicit(&v->sh[s].peak, memory_order_relaxed);
+    return n;
+}
+
+void eng_vsnap_free(struct eng_vsnap *v)
+{
+    if (!v)
+        return;
+    if (!v->done) {
+        /* mark the rest without saving it: the next snapshot flips the
+         * parity again and must find every key unsaved */
+        struct eng_ctx c;
+        eng_ctx_init(&c, v->e, 0);
+        eng_lock_all(&c);
+        v->discard = 1;
+        eng_unlock(&c);
+        struct buf scratch = BUF_INIT;
+        while (eng_vsnap_write(v, &scratch, (size_t)-1))
+            ;
+        buf_release(&scratch);
+    }
+    for (int s = 0; s < v->e->cfg.nshards; s++)
+        buf_release(&v->sh[s].pending);
+    xfree(v->sh);
+    xfree(v);
 }
 
 /* ---- reading ------------------------------------------------------------ */

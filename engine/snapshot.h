@@ -84,6 +84,35 @@ int eng_snap_write(struct eng_snap_writer *w, struct buf *out, size_t budget);
 /* Undoes what init paused; c keeps its locks. */
 void eng_snap_writer_release(struct eng_snap_writer *w);
 
+/* ---- versioned snapshots (no fork) ------------------------------------- */
+
+/* The same record stream, taken while clients go on: begin locks every
+ * shard for an instant (the snapshot's point in time), flips each shard's
+ * parity and returns.  From then on a key is saved (appended to its shard's
+ * pending records) before its first access since that instant, by whichever
+ * thread touches it, and the walk (eng_vsnap_write, on any one thread) saves
+ * the keys nobody touched, locking one shard at a time for short steps.
+ * Keys made after the instant carry the new parity and are not saved.  No
+ * stop-the-world pause beyond begin's, no copy of the data: the extra memory
+ * is the records saved ahead of the walk.  One at a time per engine. */
+struct eng_vsnap;
+/* at_instant (may be NULL) runs while every shard is locked (the
+ * replication offset of the point in time).  *keys_total gets the keys then.
+ * 0, or ERR_BUSY when a versioned snapshot is running. */
+int eng_vsnap_begin(struct eng *e, size_t max_record, void (*at_instant)(void *ud), void *ud, uint64_t *keys_total,
+                    struct eng_vsnap **out);
+/* Appends records until out->len >= budget; 1 while keys remain, 0 once the
+ * end record is written (the snapshot then no longer hooks anything). */
+int eng_vsnap_write(struct eng_vsnap *v, struct buf *out, size_t budget);
+/* What was written so far (head records...). */
+const struct eng_snap_counts *eng_vsnap_counts(const struct eng_vsnap *v);
+/* The extra memory it took: the most record bytes saved ahead of the walk
+ * (summed over shards).  Any thread, racy but safe. */
+uint64_t eng_vsnap_extra_bytes(const struct eng_vsnap *v);
+/* Ends it (finished or not) and frees it.  An unfinished one is walked to
+ * the end without saving anything, so that the next one starts clean. */
+void eng_vsnap_free(struct eng_vsnap *v);
+
 /* ---- reading ----------------------------------------------------------- */
 
 struct eng_snap_reader {

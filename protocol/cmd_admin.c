@@ -25,6 +25,7 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/config.h"
 #include "base/num.h"
 #include "server_int.h"
 
@@ -257,11 +258,24 @@ static void append_repr(struct buf *b, const char *p, size_t n)
 
 /* Which arguments Redis 7 redacts, as its handlers do while parsing: AUTH
  * all of them (unless a syntax error stops it first), HELLO the two after
- * each AUTH it gets to.  Sets redact[i]; returns how many. */
+ * each AUTH it gets to, ACL SETUSER everything after the subcommand, CONFIG
+ * SET the values of secret options (requirepass, masterauth...).  Sets
+ * redact[i]; returns how many. */
 static int redacted_positions(const struct call *k, char *redact)
 {
     int n = 0;
-    if (k->cmd->fn == cmd_auth && k->argc <= 3) {
+    if (k->cmd->fn == cmd_acl && !strcmp(k->cmd->fullname, "acl|setuser")) {
+        for (int i = 2; i < k->argc; i++)
+            redact[i] = 1, n++;
+    } else if (k->cmd->fn == cmd_config && !strcmp(k->cmd->fullname, "config|set")) {
+        for (int i = 2; i + 1 < k->argc; i += 2) {
+            char name[128];
+            snprintf(name, sizeof name, "%.*s", (int)(k->argv[i].n < 127 ? k->argv[i].n : 127), k->argv[i].p);
+            const struct cfg_option *o = cfg_find(k->srv->conf, name);
+            if (o && (o->flags & CFG_SECRET))
+                redact[i + 1] = 1, n++;
+        }
+    } else if (k->cmd->fn == cmd_auth && k->argc <= 3) {
         for (int i = 1; i < k->argc; i++)
             redact[i] = 1, n++;
     } else if (k->cmd->fn == cmd_hello && k->argc >= 2) {
@@ -285,7 +299,7 @@ const struct eng_str *args_for_log(const struct call *k, struct eng_str **copy)
 {
     static const char shown[] = "(redacted)";
     *copy = NULL;
-    if (k->cmd->fn != cmd_auth && k->cmd->fn != cmd_hello)
+    if (k->cmd->fn != cmd_auth && k->cmd->fn != cmd_hello && k->cmd->fn != cmd_acl && k->cmd->fn != cmd_config)
         return k->argv;
     char *redact = xcalloc((size_t)k->argc, 1);
     if (redacted_positions(k, redact)) {

@@ -304,7 +304,14 @@ static void sec_stats(struct info_ctx *x, struct buf *o)
     put_u64(o, "total_net_output_bytes", t.net_out);
     put_zeros(o, repl);
     put_u64(o, "rejected_connections", t.rejected);
-    put_zeros(o, sync);
+    if (x->srv->repl.sync_stats) { /* replication counts them */
+        uint64_t st[3];
+        x->srv->repl.sync_stats(x->srv->repl.ud, st);
+        for (int i = 0; sync[i]; i++)
+            put_u64(o, sync[i], st[i]);
+    } else {
+        put_zeros(o, sync);
+    }
     put_u64(o, "expired_keys", es.expired);
     buf_printf(o, "expired_stale_perc:%.2f\r\nexpired_time_cap_reached_count:0\r\n", (double)es.expired_stale_perc);
     put_u64(o, "expire_cycle_cpu_milliseconds", es.expire_cycle_cpu_us / 1000);

@@ -1,10 +1,12 @@
 /* cmd_server.c: connection and server commands that are not families of their
- * own: PING, ECHO, QUIT, RESET, AUTH, HELLO, TIME, SHUTDOWN, DEBUG. */
+ * own: PING, ECHO, QUIT, RESET, AUTH, HELLO, TIME, SHUTDOWN, DEBUG.  Users and
+ * their passwords are acl.c's. */
 #include <math.h>
 #include <string.h>
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -39,29 +41,18 @@ void cmd_quit(struct call *k)
     k->cl->flags |= CL_CLOSE_AFTER_REPLY;
 }
 
-/* Constant-time comparison: the time taken does not depend on where the
- * strings first differ. */
-static int secret_equal(const char *a, size_t alen, const char *b, size_t blen)
+/* AUTH [user] pass and HELLO AUTH user pass: the user named ("default"
+ * when none) with that password; acl.c compares hashes in constant time.
+ * Returns 1 when accepted (the client is then that user); replies nothing. */
+static int authenticate(struct call *k, const struct eng_str *user, const struct eng_str *pass)
 {
-    unsigned char diff = (unsigned char)(alen != blen);
-    size_t n = alen > blen ? alen : blen;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char x = i < alen ? (unsigned char)a[i] : 0, y = i < blen ? (unsigned char)b[i] : 0;
-        diff |= x ^ y;
-    }
-    return diff == 0;
-}
-
-/* Checks user/password against requirepass (the "default" user).
- * Returns 1 when accepted; replies nothing. */
-static int check_password(struct call *k, const struct eng_str *user, const struct eng_str *pass)
-{
-    const char *req = k->srv->cfg->requirepass;
-    if (user && !(user->n == 7 && !strncasecmp(user->p, "default", 7)))
+    struct acl_user *u = user ? acl_authenticate(user->p, user->n, pass->p, pass->n)
+                              : acl_authenticate("default", 7, pass->p, pass->n);
+    if (!u)
         return 0;
-    if (!req || !*req)
-        return user != NULL; /* no password: default user accepts anything via the 2-arg form */
-    return secret_equal(pass->p, pass->n, req, strlen(req));
+    k->cl->user = u == acl_default_user() ? NULL : u;
+    k->cl->authed = 1;
+    return 1;
 }
 
 void cmd_auth(struct call *k)
@@ -70,15 +61,13 @@ void cmd_auth(struct call *k)
         reply_syntax(k);
         return;
     }
-    const char *req = k->srv->cfg->requirepass;
-    if (k->argc == 2 && (!req || !*req)) {
+    if (k->argc == 2 && acl_default_nopass()) {
         reply_error(k, "ERR AUTH <password> called without any password configured for the default user. Are you "
                        "sure your configuration is correct?");
         return;
     }
     const struct eng_str *user = k->argc == 3 ? &k->argv[1] : NULL, *pass = &k->argv[k->argc - 1];
-    if (check_password(k, user, pass)) {
-        k->cl->authed = 1;
+    if (authenticate(k, user, pass)) {
         reply_ok(k);
     } else {
         log_warn("authentication failed", "id=%llu addr=%s", (unsigned long long)k->cl->id, k->cl->addr);
@@ -127,12 +116,10 @@ void cmd_hello(struct call *k)
             return;
         }
     }
-    if (user) {
-        if (!check_password(k, user, pass)) {
-            reply_error(k, "WRONGPASS invalid username-password pair or user is disabled.");
-            return;
-        }
-        c->authed = 1;
+    if (user && !authenticate(k, user, pass)) {
+        log_warn("authentication failed", "id=%llu addr=%s", (unsigned long long)c->id, c->addr);
+        reply_error(k, "WRONGPASS invalid username-password pair or user is disabled.");
+        return;
     }
     if (!c->authed) {
         reply_error(k, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO "
@@ -183,7 +170,8 @@ void cmd_reset(struct call *k)
     c->db = 0;
     c->proto = 2;
     k->proto = 2;
-    c->authed = !(k->srv->cfg->requirepass && *k->srv->cfg->requirepass);
+    c->user = NULL;
+    c->authed = acl_default_nopass();
     pthread_mutex_lock(&k->srv->clients_lock);
     char *old = c->name;
     c->name = NULL;

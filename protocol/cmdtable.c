@@ -292,9 +292,59 @@ const struct cmd_def *cmd_lookup_full(const char *name, size_t n)
     return lookup_full(name, n);
 }
 
+/* ---- rename-command ---------------------------------------------------------------------
+ * Kept by name (the table is built only after every module registered its
+ * commands, well after the configuration is read) and applied where client
+ * requests are resolved: the old name is unknown, the new one runs the
+ * command.  Internal lookups (COMMAND INFO, MULTI's checks) keep the real
+ * names.  Set at start only (the option is immutable). */
+#define MAX_RENAMES 64
+static struct {
+    char from[32], to[32]; /* to[0] == 0: disabled */
+} renames[MAX_RENAMES];
+static int nrenames;
+
+void cmd_renames_clear(void) { nrenames = 0; }
+
+int cmd_rename_add(const char *from, const char *to, char *err, size_t errlen)
+{
+    if (nrenames == MAX_RENAMES || !*from || strlen(from) >= sizeof renames[0].from ||
+        strlen(to) >= sizeof renames[0].to || strchr(from, '|') || strchr(to, '|')) {
+        snprintf(err, errlen, "%s", nrenames == MAX_RENAMES ? "too many rename-command lines"
+                                                            : "rename-command needs names of 1 to 31 characters");
+        return -1;
+    }
+    for (int i = 0; i < nrenames; i++)
+        if (!strcasecmp(renames[i].from, from)) {
+            snprintf(err, errlen, "rename-command: '%s' is renamed twice", from);
+            return -1;
+        }
+    snprintf(renames[nrenames].from, sizeof renames[0].from, "%s", from);
+    snprintf(renames[nrenames].to, sizeof renames[0].to, "%s", to);
+    nrenames++;
+    return 0;
+}
+
+void cmd_renames_format(struct buf *out)
+{
+    for (int i = 0; i < nrenames; i++)
+        buf_printf(out, "%s%s \"%s\"", i ? "\n" : "", renames[i].from, renames[i].to);
+}
+
+static const struct cmd_def *lookup_renamed(const char *name, size_t n)
+{
+    for (int i = 0; i < nrenames; i++)
+        if (renames[i].to[0] && strlen(renames[i].to) == n && !strncasecmp(renames[i].to, name, n))
+            return cmd_lookup(renames[i].from, strlen(renames[i].from));
+    for (int i = 0; i < nrenames; i++)
+        if (strlen(renames[i].from) == n && !strncasecmp(renames[i].from, name, n))
+            return NULL;
+    return cmd_lookup(name, n);
+}
+
 const struct cmd_def *cmd_resolve(int argc, const struct eng_str *argv, const struct cmd_def **container)
 {
-    const struct cmd_def *c = cmd_lookup(argv[0].p, argv[0].n);
+    const struct cmd_def *c = nrenames ? lookup_renamed(argv[0].p, argv[0].n) : cmd_lookup(argv[0].p, argv[0].n);
     *container = NULL;
     if (!c || argc < 2 || !c->nsubs)
         return c; /* a container alone runs as itself (COMMAND) or fails its arity */

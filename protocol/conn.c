@@ -8,9 +8,12 @@
  * buffer is offered to the kernel with uv_try_write; what the kernel does not
  * take moves to c->wbuf and goes out through uv_write, while new replies keep
  * collecting in c->obuf. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "acl.h"
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/err.h"
@@ -29,7 +32,7 @@ struct client *client_new(struct worker *w)
     c->w = w;
     c->id = atomic_fetch_add(&srv->next_client_id, 1) + 1;
     c->proto = 2;
-    c->authed = !(srv->cfg->requirepass && *srv->cfg->requirepass);
+    c->authed = acl_default_nopass();
     c->ctime_ms = c->last_ms = clock_wall_ms();
     c->fd = -1;
     struct resp_limits lim = {srv->cfg->proto_max_bulk_len, srv->cfg->max_multibulk, 64 * 1024};
@@ -352,6 +355,43 @@ static void fmt_addr(const struct sockaddr_storage *ss, char *out, size_t cap)
     }
 }
 
+/* Redis's connIsLocal(): the peer is on the loopback interface. */
+static int peer_is_loopback(const struct sockaddr_storage *ss)
+{
+    static const unsigned char v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (ss->ss_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+    if (ss->ss_family == AF_INET6) {
+        const unsigned char *a = ((const struct sockaddr_in6 *)ss)->sin6_addr.s6_addr;
+        return IN6_IS_ADDR_LOOPBACK((const struct in6_addr *)a) || (!memcmp(a, v4mapped, 12) && a[12] == 127);
+    }
+    return 0;
+}
+
+/* protected-mode: no password for the default user, so only loopback peers
+ * get in; the others get Redis's -DENIED and the connection closes. */
+static int refused_by_protected_mode(struct client *c, const struct sockaddr_storage *peer)
+{
+    static const char msg[] =
+        "-DENIED Redis is running in protected mode because protected mode is enabled and no password is set "
+        "for the default user. In this mode connections are only accepted from the loopback interface. If you "
+        "want to connect from external computers to Redis you may adopt one of the following solutions: 1) Just "
+        "disable protected mode sending the command 'CONFIG SET protected-mode no' from the loopback interface "
+        "by connecting to Redis from the same host the server is running, however MAKE SURE Redis is not "
+        "publicly accessible from internet if you do so. Use CONFIG REWRITE to make this change permanent. 2) "
+        "Alternatively you can just disable the protected mode by editing the Redis configuration file, and "
+        "setting the protected mode option to 'no', and then restarting the server. 3) If you started the server "
+        "manually just for testing, restart it with the '--protected-mode no' option. 4) Set up an "
+        "authentication password for the default user. NOTE: You only need to do one of the above things in "
+        "order for the server to start accepting connections from the outside.\r\n";
+    if (!c->w->srv->cfg->protected_mode || !acl_default_nopass() || peer_is_loopback(peer))
+        return 0;
+    uv_buf_t b = uv_buf_init((char *)msg, sizeof msg - 1);
+    uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+    log_verbose("connection refused by protected mode", "addr=%s", c->addr);
+    return 1;
+}
+
 void conn_accept(uv_stream_t *listener, int status)
 {
     struct worker *w = listener->data;
@@ -380,6 +420,14 @@ void conn_accept(uv_stream_t *listener, int status)
     int len = sizeof ss;
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
         fmt_addr(&ss, c->addr, sizeof c->addr);
+    else
+        ss.ss_family = AF_UNSPEC;
+    if (refused_by_protected_mode(c, &ss)) {
+        atomic_fetch_sub(&srv->nclients, 1);
+        w->rejected_conns++;
+        client_close(c);
+        return;
+    }
     len = sizeof ss;
     if (uv_tcp_getsockname(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
         fmt_addr(&ss, c->laddr, sizeof c->laddr);

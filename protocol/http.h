@@ -72,7 +72,8 @@ struct http_server;
  * loop must be run by the caller, on one thread. */
 struct http_server *http_server_new(struct uv_loop_s *loop, const struct http_config *cfg, char *err, size_t errlen);
 /* Adds a route.  method: "GET", "POST", ... or "*"; pattern "/metrics" or
- * "/api/v1/*".  Routes are tried in the order added.  Loop thread only. */
+ * "/api/v1/" with a trailing '*' (a prefix).  Routes are tried in the order
+ * added.  Loop thread only. */
 void http_route(struct http_server *s, const char *method, const char *pattern, http_handler_fn *fn, void *ud);
 /* Closes the listener and every connection (handles close on the loop). */
 void http_server_close(struct http_server *s);

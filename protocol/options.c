@@ -7,6 +7,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "base/alloc.h"
 #include "base/log.h"
 #include "base/num.h"
@@ -193,11 +194,52 @@ static int apply_notify(const struct cfg_option *o, char *err, size_t errlen)
     return 0;
 }
 
+/* CONFIG SET requirepass: the default user's password changes at once. */
+static int apply_requirepass(const struct cfg_option *o, char *err, size_t errlen)
+{
+    acl_set_requirepass(the_sc->requirepass);
+    return 0;
+}
+
+/* `user <name> <rules...>` lines (acl.c keeps them until the ACL starts). */
+static int set_user(const struct cfg_option *o, int argc, const char *const *argv, int append, char *err,
+                    size_t errlen)
+{
+    if (!append)
+        acl_config_users_clear();
+    return argc == 0 ? 0 : acl_config_user(argc, argv, err, errlen);
+}
+
+static void get_user(const struct cfg_option *o, struct buf *out) { acl_config_users_format(out); }
+
+/* `rename-command <name> <new name>` ("" disables it): cmdtable.c. */
+static int set_rename(const struct cfg_option *o, int argc, const char *const *argv, int append, char *err,
+                      size_t errlen)
+{
+    if (!append)
+        cmd_renames_clear();
+    if (argc == 0)
+        return 0;
+    if (argc != 2) {
+        snprintf(err, errlen, "wrong number of arguments: rename-command <command> <new name>");
+        return -1;
+    }
+    return cmd_rename_add(argv[0], argv[1], err, errlen);
+}
+
+static void get_rename(const struct cfg_option *o, struct buf *out) { cmd_renames_format(out); }
+
 static struct server_config sc_;
 static struct cfg_option table[] = {
     OPT_INT("port", port, "6379", 0, 65535, CFG_IMMUTABLE, NULL),
     OPT_STR("bind", bind, "127.0.0.1", CFG_IMMUTABLE, NULL),
-    OPT_STR("requirepass", requirepass, "", CFG_SECRET | CFG_FILE_OK, NULL),
+    OPT_STR("requirepass", requirepass, "", CFG_SECRET | CFG_FILE_OK, apply_requirepass),
+    {.name = "protected-mode", .type = CFG_BOOL, .storage = &sc_.protected_mode, .dflt = "yes"},
+    /* ACL users and renamed commands: config-file lines, not CONFIG SET */
+    {.name = "user", .type = CFG_SPECIAL, .flags = CFG_MULTIARG | CFG_IMMUTABLE | CFG_HIDDEN | CFG_SECRET,
+     .storage = &sc_, .set = set_user, .get = get_user},
+    {.name = "rename-command", .type = CFG_SPECIAL, .flags = CFG_MULTIARG | CFG_IMMUTABLE | CFG_HIDDEN,
+     .storage = &sc_, .set = set_rename, .get = get_rename},
     OPT_INT("maxclients", maxclients, "10000", 1, 1000000, 0, NULL),
     OPT_MEM("maxmemory", maxmemory, "0", 0, INT64_MAX, 0, apply_memory),
     {.name = "maxmemory-policy", .type = CFG_SPECIAL, .storage = &sc_.maxmemory_policy, .dflt = "noeviction",
@@ -233,6 +275,7 @@ static struct cfg_option table[] = {
 struct server_config *server_options_register(struct cfg *c)
 {
     the_sc = &sc_;
+    acl_bind_requirepass(&sc_.requirepass);
     cfg_register(c, table, sizeof table / sizeof table[0]);
     return &sc_;
 }

@@ -48,6 +48,7 @@ struct server_config {
     int64_t max_multibulk;
     int64_t notify_keyspace_events; /* letters as bits (pubsub.c), K/E included */
     int daemonize;  /* always "no" (server_new refuses "yes"): accepted for Redis config files */
+    int protected_mode; /* no password for default: only loopback clients (conn.c) */
 };
 
 /* Registers the server's option table; returns the struct its values land in
@@ -162,6 +163,8 @@ struct server_repl_ops {
     /* The server is stopping: called once its main loop ended, before the
      * workers stop (replication's thread must stop posting to them). */
     void (*stopping)(void *ud);
+    /* INFO stats' sync_full, sync_partial_ok, sync_partial_err (NULL: 0s). */
+    void (*sync_stats)(void *ud, uint64_t out[3]);
 };
 void server_set_repl_ops(struct server *s, const struct server_repl_ops *ops);
 /* replica-read-only on a replica: clients' writes get -READONLY.  Any thread. */
@@ -202,6 +205,15 @@ void server_pseudo_free(struct server_pseudo *p);
 struct server *server_new(struct server_config *sc, struct cfg *conf, const char *conf_path, struct eng *e,
                           char *err, size_t errlen);
 void server_set_hooks(struct server *s, const struct server_hooks *h);
+
+/* ---- observation (server_metrics.c) ----------------------------------------- */
+
+/* Appends the engine's and the server's Prometheus families (keys per db,
+ * expired/evicted keys, memory, clients, commands with duration histograms)
+ * to out.  Any thread. */
+void server_metrics(struct server *s, struct buf *out);
+/* 1 when every worker's cron ran within max_age_ms (the workers turn). */
+int server_alive(struct server *s, int64_t max_age_ms);
 /* Runs until SIGTERM/SIGINT or SHUTDOWN; returns the exit status. */
 int server_run(struct server *s);
 void server_free(struct server *s);

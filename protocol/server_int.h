@@ -109,6 +109,11 @@ const struct cmd_def *cmd_lookup_full(const char *name, size_t n);
  * subcommand when argv[1] names one.  NULL for an unknown command, and for an
  * unknown subcommand with *container set to the command that lacks it. */
 const struct cmd_def *cmd_resolve(int argc, const struct eng_str *argv, const struct cmd_def **container);
+/* rename-command (the config): clients call `from` as `to` ("" disables
+ * it); cmd_resolve applies it.  Start-up only.  0, or -1 with err. */
+int cmd_rename_add(const char *from, const char *to, char *err, size_t errlen);
+void cmd_renames_clear(void);
+void cmd_renames_format(struct buf *out); /* "from \"to\"" lines */
 
 /* ---- clients ------------------------------------------------------------- */
 
@@ -138,6 +143,7 @@ struct client {
     uint64_t id;
     unsigned flags;
     int proto, db, authed;
+    struct acl_user *user;      /* who AUTH made it (acl.h); NULL: the default user */
     char *name;                 /* CLIENT SETNAME; guarded by srv->clients_lock */
     char addr[64], laddr[64];
     int fd;
@@ -185,8 +191,22 @@ enum msg_kind {
     MSG_CONN_CALL, /* data: server_conn_fn *, void *ud; run with the client's obuf */
 };
 
+/* Command durations for obentchi_command_duration_seconds (server_metrics.c):
+ * upper bounds in microseconds, a count per bucket, the last one +Inf. */
+#define CMD_HIST_NB 16
+static const uint32_t cmd_hist_bounds_us[CMD_HIST_NB] = {10,    25,    50,    100,    250,    500,    1000,   2500,
+                                                        5000,  10000, 25000, 50000,  100000, 250000, 500000, 1000000};
+static inline int cmd_hist_bucket(int64_t us)
+{
+    int i = 0;
+    while (i < CMD_HIST_NB && us > (int64_t)cmd_hist_bounds_us[i])
+        i++;
+    return i;
+}
+
 struct cmd_stat {
     uint64_t calls, usec, rejected, failed;
+    uint64_t hist[CMD_HIST_NB + 1]; /* durations (cmd_hist_bounds_us) */
 };
 
 struct worker {

@@ -14,12 +14,20 @@
 #include "base/alloc.h"
 #include "base/num.h"
 #include "replication.h"
+#include "snap_int.h"
 
 static struct repl_snap_config rc_;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char *dbfilename_copy;
 
 static const char *const restore_names[] = {"auto", "mongo", "file", "none", NULL};
+static const char *const method_names[] = {"versioned", "fork", NULL};
+
+static int apply_method(const struct cfg_option *o, char *err, size_t errlen)
+{
+    atomic_store(&snap_method, rc_.snapshot_method);
+    return 0;
+}
 
 static int set_save(const struct cfg_option *o, int argc, const char *const *argv, int append, char *err,
                     size_t errlen)
@@ -82,6 +90,7 @@ static int apply_dbfilename(const struct cfg_option *o, char *err, size_t errlen
 
 int repl_options_check(char *err, size_t errlen)
 {
+    atomic_store(&snap_method, rc_.snapshot_method);
     if (apply_dbfilename(NULL, err, errlen) < 0)
         return -1;
     if (rc_.restore_from == REPL_RESTORE_MONGO && !(rc_.mongo_uri && *rc_.mongo_uri)) {
@@ -124,6 +133,8 @@ static struct cfg_option table[] = {
     OPT_STR("mongo-write-concern", mongo_write_concern, "majority", CFG_IMMUTABLE, NULL),
     {.name = "restore-from", .type = CFG_ENUM, .flags = CFG_IMMUTABLE, .storage = &rc_.restore_from,
      .dflt = "auto", .enum_names = restore_names},
+    {.name = "snapshot-method", .type = CFG_ENUM, .storage = &rc_.snapshot_method, .dflt = "versioned",
+     .enum_names = method_names, .apply = apply_method},
 };
 
 struct repl_snap_config *repl_options_register(struct cfg *c)

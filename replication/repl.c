@@ -100,6 +100,7 @@ void repl_ops(struct repl *r, struct server_repl_ops *o)
         .request_acks = repl__request_acks,
         .is_replica = repl__is_replica,
         .stopping = stopping,
+        .sync_stats = repl__sync_stats,
     };
 }
 

@@ -78,6 +78,12 @@ int repl_start(struct repl *r, struct server *srv, const struct server_config *s
 /* Stops the thread (the server calls it through ops.stopping). */
 void repl_stop(struct repl *r);
 void repl_free(struct repl *r);
+/* Appends replication's Prometheus families (role, offset, lag per
+ * replica, link, full and partial syncs) to out (metrics.c).  Any thread. */
+void repl_metrics(struct repl *r, struct buf *out);
+/* On a replica, "replica of host:port, link up|down" into out (readyz);
+ * nothing on a master.  Any thread. */
+void repl_status_text(struct repl *r, struct buf *out);
 /* master_repl_offset now (a snapshot's offset).  Any thread. */
 uint64_t repl_offset_of(void *r);
 

@@ -138,6 +138,8 @@ struct repl {
     int fo_force;
     int64_t fo_deadline_ms;   /* 0: none */
     struct server_conn fo_target;
+    /* INFO's sync_full, sync_partial_ok, sync_partial_err (metrics.c) */
+    _Atomic uint64_t stat_sync_full, stat_sync_partial_ok, stat_sync_partial_err;
     /* (mu) full copies to start (the thread picks them up) */
     struct repl_xfer *xfer_new;
 
@@ -190,6 +192,9 @@ int repl__set_master(struct repl *r, const char *host, int64_t port, const char 
 void repl__replica_cron(struct repl *r, int64_t now_ms);
 void repl__link_follow(struct repl *r); /* thread: connect/drop as master_gen says */
 void repl__link_free(struct repl *r);
+
+/* metrics.c: INFO's sync_full, sync_partial_ok, sync_partial_err */
+void repl__sync_stats(void *ud, uint64_t out[3]);
 
 /* repl_config.c */
 void repl__info(void *ud, const char *section, struct buf *out);

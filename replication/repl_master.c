@@ -390,9 +390,14 @@ int repl__psync(void *ud, const struct server_replica_info *ri, int argc, const 
         pthread_mutex_lock(&r->mu);
         int ok = try_continue_locked(r, ri, &argv[1], &argv[2], out);
         pthread_mutex_unlock(&r->mu);
-        if (ok)
+        if (ok) {
+            atomic_fetch_add(&r->stat_sync_partial_ok, 1);
             return 1;
+        }
+        if (argv[1].n && argv[1].p[0] != '?') /* a continuation was asked and refused (Redis's rule) */
+            atomic_fetch_add(&r->stat_sync_partial_err, 1);
     }
+    atomic_fetch_add(&r->stat_sync_full, 1);
     return full_sync(r, ri, is_psync);
 }
 
@@ -525,6 +530,7 @@ static void xfer_closed(uv_handle_t *h)
     struct repl_xfer *x = h->data;
     struct repl *r = x->r;
     char why[128] = "";
+    x->child.fd = -1; /* closed with the pipe (a versioned writer then fails its write) */
     int ok = snap_child_wait(&x->child, x->closing != 1, why, sizeof why) == 0 && x->closing == 1;
     if (ok) {
         /* the mark, then the stream held back meanwhile (same mailbox: in order) */

@@ -53,6 +53,7 @@ struct repl_snap_config {
     char *mongo_collection;
     char *mongo_write_concern;
     int restore_from; /* enum repl_restore_from */
+    int snapshot_method; /* enum snap_method: versioned (no fork) or fork */
 };
 
 /* Registers the snapshot options; returns where their values land (one per
@@ -88,6 +89,9 @@ int repl_snap_start(struct repl_snap *s, const struct repl_snap_env *env);
  * completed) and frees s.  NULL is fine. */
 void repl_snap_free(struct repl_snap *s);
 
+/* Appends the snapshots' Prometheus families (last success time, duration,
+ * size, failures) to out (metrics.c).  Any thread. */
+void repl_snap_metrics(struct repl_snap *s, struct buf *out);
 /* server_hooks: the "# Persistence" INFO section. */
 void repl_snap_info(void *ud, const char *section, struct buf *out);
 /* server_hooks: a foreground snapshot before shutdown when explicit_save

@@ -191,9 +191,18 @@ struct snap_progress {
     _Atomic uint64_t cow_bytes; /* the child's Private_Dirty, sampled */
 };
 
+/* How the point in time is taken (snapshot-method): a versioned walk by a
+ * thread of this process (engine/snapshot.h: eng_vsnap_*; no fork, no pause
+ * beyond flipping a bit per shard), or a fork()ed child.  The versioned walk
+ * runs one at a time; a second snapshot meanwhile (a replica's full copy
+ * during a BGSAVE) forks. */
+enum snap_method { SNAP_VERSIONED, SNAP_FORK };
+extern _Atomic int snap_method;
+
 struct snap_child {
     struct eng *e;
-    pid_t pid;
+    pid_t pid;             /* the fork()ed child, 0 for the versioned thread */
+    struct snap_thread *thread; /* the versioned walk's thread, NULL for a child */
     int fd;                /* read end of the frame pipe */
     struct snap_progress *progress;
     int64_t fork_us;       /* how long every shard was locked */
@@ -208,6 +217,9 @@ struct snap_child {
  * -errno. */
 int snap_fork_start(struct eng *e, struct snap_meta *m, size_t chunk_size, uint64_t (*offset_fn)(void *),
                     void *offset_ud, struct snap_child *out);
+/* Asks the writer to stop (SIGKILL to a child, a flag to the thread).  Any
+ * thread, while the writer runs. */
+void snap_child_cancel(struct snap_child *c);
 /* Waits for the child, killing it first when kill_it.  0 when it exited
  * with status 0; -1 with a reason in err. */
 int snap_child_wait(struct snap_child *c, int kill_it, char *err, size_t errlen);

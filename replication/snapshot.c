@@ -53,6 +53,9 @@ struct repl_snap {
     /* the running snapshot */
     int loading, running;
     pid_t child;
+    struct snap_child *cur; /* the running writer (child or thread), under lock */
+    int last_versioned;      /* the last one started was a versioned walk (no fork) */
+    uint64_t cur_keys_total; /* keys at the running one's instant */
     int64_t run_start_ms;
     struct snap_progress *prog;
     uint64_t keys_total, cow_peak, chunks_done;
@@ -154,9 +157,12 @@ static int job_run(struct job *j)
         return job_fail(j, "fork: %s", strerror(-rc));
     pthread_mutex_lock(&s->lock);
     s->child = j->ch.pid;
+    s->cur = &j->ch;
     s->prog = j->ch.progress;
     s->keys_total = j->ch.keys_total;
     s->last_fork_us = j->ch.fork_us;
+    s->last_versioned = j->ch.thread != NULL;
+    s->cur_keys_total = j->ch.keys_total;
     s->cow_peak = 0;
     pthread_mutex_unlock(&s->lock);
     log_info("snapshot started", "id=%s store=%s pid=%d keys=%" PRIu64 " fork_usec=%" PRId64, j->meta.id,
@@ -166,6 +172,7 @@ static int job_run(struct job *j)
     int waited = snap_child_wait(&j->ch, rc < 0, err, sizeof err);
     pthread_mutex_lock(&s->lock);
     s->child = 0;
+    s->cur = NULL;
     pthread_mutex_unlock(&s->lock);
     if (atomic_load(&s->stop) && (rc < 0 || waited < 0))
         return job_fail(j, "stopped: the server is shutting down");
@@ -466,8 +473,8 @@ int repl_snap_save_on_shutdown(void *ud, int explicit_save)
     }
     s->shutting = 1;
     if (s->running) { /* as Redis: the background one goes, a new one is taken now */
-        if (s->child > 0)
-            kill(s->child, SIGKILL);
+        if (s->cur)
+            snap_child_cancel(s->cur);
         while (s->running)
             pthread_cond_wait(&s->done, &s->lock);
     }
@@ -532,6 +539,10 @@ void repl_snap_info(void *ud, const char *section, struct buf *o)
                s->last_bytes);
     buf_printf(o, "snapshot_last_fork_usec:%" PRId64 "\r\nsnapshot_current_chunks:%" PRIu64 "\r\n", s->last_fork_us,
                running ? s->chunks_done : 0);
+    /* the pause clients saw (every shard locked: a fork, or a versioned walk's parity flip) */
+    buf_printf(o, "snapshot_last_pause_usec:%" PRId64 "\r\nsnapshot_method:%s\r\n", s->last_fork_us,
+               s->last_versioned ? "versioned" : "fork");
+    buf_printf(o, "snapshot_current_keys_total:%" PRIu64 "\r\n", running && s->cur ? s->cur_keys_total : 0);
     buf_printf(o, "snapshot_failures:%" PRIu64 "\r\nsnapshot_consecutive_failures:%" PRIu64 "\r\n", s->failures,
                s->consecutive_failures);
     buf_printf(o, "snapshot_retry_in_sec:%" PRId64 "\r\nsnapshot_last_error:", retry > 0 ? (retry + 999) / 1000 : 0);
@@ -618,8 +629,8 @@ void repl_snap_free(struct repl_snap *s)
     if (s->started) {
         pthread_mutex_lock(&s->lock);
         atomic_store(&s->stop, 1);
-        if (s->child > 0)
-            kill(s->child, SIGKILL);
+        if (s->cur)
+            snap_child_cancel(s->cur);
         pthread_cond_broadcast(&s->wake);
         pthread_mutex_unlock(&s->lock);
         pthread_join(s->thread, NULL);

@@ -21,11 +21,13 @@
  *
  * Not for: where the frames go (the stores), when (snapshot.c). */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -81,10 +83,15 @@ struct child {
     struct buf raw, out;
     XXH3_state_t digest;
     int64_t last_sample_us;
+    int fd;            /* where frames go */
+    int is_thread;     /* the versioned walk: no Private_Dirty to sample, errors return */
+    _Atomic int *cancel;
 };
 
 static void sample(struct child *ch, int force)
 {
+    if (ch->is_thread) /* no copy-on-write: the records saved ahead of the walk are the extra memory */
+        return;
     int64_t now = clock_mono_us();
     if (!force && now - ch->last_sample_us < COW_SAMPLE_US)
         return;
@@ -92,7 +99,7 @@ static void sample(struct child *ch, int force)
     atomic_store(&ch->prog->cow_bytes, snap_private_dirty(getpid()));
 }
 
-static void emit_chunk(struct child *ch, const char *p, size_t n)
+static int emit_chunk(struct child *ch, const char *p, size_t n)
 {
     buf_reset(&ch->out);
     uint64_t sum = snap_frame_build(&ch->out, SNAP_K_CHUNK, ch->m->chunks++, p, n, 1);
@@ -102,11 +109,12 @@ static void emit_chunk(struct child *ch, const char *p, size_t n)
     XXH3_64bits_update(&ch->digest, le, sizeof le);
     ch->m->raw_bytes += n;
     ch->m->stored_bytes += ch->out.len;
-    if (write_all(CHILD_FD, ch->out.p, ch->out.len) < 0)
-        _exit(2); /* the parent gave up */
+    if (ch->cancel && atomic_load(ch->cancel))
+        return -1;
+    return write_all(ch->fd, ch->out.p, ch->out.len); /* -1: the reader gave up */
 }
 
-static void emit_meta(struct child *ch, int kind)
+static int emit_meta(struct child *ch, int kind)
 {
     struct buf payload = BUF_INIT;
     if (kind == SNAP_K_HEADER)
@@ -116,8 +124,57 @@ static void emit_meta(struct child *ch, int kind)
     buf_reset(&ch->out);
     snap_frame_build(&ch->out, kind, kind == SNAP_K_HEADER ? 0 : ch->m->chunks, payload.p, payload.len, 0);
     buf_release(&payload);
-    if (write_all(CHILD_FD, ch->out.p, ch->out.len) < 0)
-        _exit(2);
+    return write_all(ch->fd, ch->out.p, ch->out.len);
+}
+
+/* Where the records come from: a frozen engine (the fork()ed child's
+ * eng_snap_writer) or the versioned walk. */
+struct source {
+    struct eng_snap_writer *w;
+    struct eng_vsnap *v;
+};
+
+static int source_next(struct source *src, struct buf *raw, size_t budget)
+{
+    return src->w ? eng_snap_write(src->w, raw, budget) : eng_vsnap_write(src->v, raw, budget);
+}
+
+static const struct eng_snap_counts *source_counts(struct source *src)
+{
+    return src->w ? &src->w->counts : eng_vsnap_counts(src->v);
+}
+
+/* Header, chunks, trailer to ch->fd.  0, or -1 when writing failed or the
+ * writer was cancelled. */
+static int produce(struct child *ch, struct source *src, size_t chunk)
+{
+    int64_t t0 = clock_mono_us();
+    XXH3_64bits_reset(&ch->digest);
+    if (emit_meta(ch, SNAP_K_HEADER) < 0)
+        return -1;
+    int more = 1;
+    while (more) {
+        more = source_next(src, &ch->raw, chunk);
+        size_t off = 0;
+        while (ch->raw.len - off >= chunk || (!more && off < ch->raw.len)) {
+            size_t n = ch->raw.len - off < chunk ? ch->raw.len - off : chunk;
+            if (emit_chunk(ch, ch->raw.p + off, n) < 0)
+                return -1;
+            off += n;
+        }
+        buf_consume(&ch->raw, off);
+        atomic_store(&ch->prog->keys_done, source_counts(src)->keys);
+        if (src->v)
+            atomic_store(&ch->prog->cow_bytes, eng_vsnap_extra_bytes(src->v));
+        sample(ch, 0);
+    }
+    ch->m->counts = *source_counts(src);
+    ch->m->digest = XXH3_64bits_digest(&ch->digest);
+    ch->m->duration_ms = (clock_mono_us() - t0) / 1000;
+    if (emit_meta(ch, SNAP_K_TRAILER) < 0)
+        return -1;
+    sample(ch, 1);
+    return 0;
 }
 
 static void child_main(struct eng_ctx *c, struct snap_meta *m, size_t chunk, int fd, pid_t parent,
@@ -135,31 +192,91 @@ static void child_main(struct eng_ctx *c, struct snap_meta *m, size_t chunk, int
      * first, the snapshot takes longer. */
     setpriority(PRIO_PROCESS, 0, 10);
 
-    struct child ch = {.m = m, .prog = prog};
-    int64_t t0 = clock_mono_us();
-    XXH3_64bits_reset(&ch.digest);
-    emit_meta(&ch, SNAP_K_HEADER);
+    struct child ch = {.m = m, .prog = prog, .fd = CHILD_FD};
     struct eng_snap_writer w;
     eng_snap_writer_init(&w, c, 0);
-    int more = 1;
-    while (more) {
-        more = eng_snap_write(&w, &ch.raw, chunk);
-        size_t off = 0;
-        while (ch.raw.len - off >= chunk || (!more && off < ch.raw.len)) {
-            size_t n = ch.raw.len - off < chunk ? ch.raw.len - off : chunk;
-            emit_chunk(&ch, ch.raw.p + off, n);
-            off += n;
-        }
-        buf_consume(&ch.raw, off);
-        atomic_store(&prog->keys_done, w.counts.keys);
-        sample(&ch, 0);
+    struct source src = {.w = &w};
+    _exit(produce(&ch, &src, chunk) < 0 ? 2 : 0);
+}
+
+/* ---- the versioned walk's thread ------------------------------------------------------- */
+
+struct snap_thread {
+    pthread_t tid;
+    struct eng_vsnap *v;
+    struct snap_meta m; /* its own: the pump counts chunks in the caller's */
+    size_t chunk;
+    int fd;             /* write end of the pipe */
+    struct snap_progress *prog;
+    _Atomic int cancel;
+    int status;
+    int64_t cpu_us;
+};
+
+static void *thread_main(void *arg)
+{
+    struct snap_thread *t = arg;
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGPIPE); /* a reader that went away is an EPIPE, not a signal */
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    /* Below the workers, as the child is: clients first. */
+    setpriority(PRIO_PROCESS, (id_t)gettid(), 10);
+    struct child ch = {.m = &t->m, .prog = t->prog, .fd = t->fd, .is_thread = 1, .cancel = &t->cancel};
+    struct source src = {.v = t->v};
+    t->status = produce(&ch, &src, t->chunk);
+    buf_release(&ch.raw);
+    buf_release(&ch.out);
+    close(t->fd);
+    t->fd = -1;
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+        t->cpu_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return NULL;
+}
+
+_Atomic int snap_method = SNAP_VERSIONED;
+
+struct vs_instant {
+    struct snap_meta *m;
+    uint64_t (*offset_fn)(void *);
+    void *offset_ud;
+};
+
+static void vs_at_instant(void *ud)
+{
+    struct vs_instant *x = ud;
+    x->m->created_ms = clock_wall_ms();
+    x->m->repl_offset = x->offset_fn ? x->offset_fn(x->offset_ud) : 0;
+}
+
+/* The versioned point in time: 0, ERR_EXISTS when one runs already (the
+ * caller forks instead), or -errno. */
+static int thread_start(struct eng *e, struct snap_meta *m, size_t chunk_size, uint64_t (*offset_fn)(void *),
+                        void *offset_ud, struct snap_progress *prog, int fds[2], struct snap_child *out)
+{
+    uint64_t dirty = eng_dirty(e), total = 0;
+    struct vs_instant at = {m, offset_fn, offset_ud};
+    struct eng_vsnap *v;
+    int64_t t0 = clock_mono_us();
+    int rc = eng_vsnap_begin(e, 0, vs_at_instant, &at, &total, &v);
+    int64_t pause_us = clock_mono_us() - t0;
+    if (rc < 0)
+        return rc;
+    struct snap_thread *t = xcalloc(1, sizeof *t);
+    t->v = v;
+    t->m = *m;
+    t->chunk = chunk_size;
+    t->fd = fds[1];
+    t->prog = prog;
+    if ((rc = pthread_create(&t->tid, NULL, thread_main, t)) != 0) {
+        eng_vsnap_free(v);
+        xfree(t);
+        return -rc;
     }
-    m->counts = w.counts;
-    m->digest = XXH3_64bits_digest(&ch.digest);
-    m->duration_ms = (clock_mono_us() - t0) / 1000;
-    emit_meta(&ch, SNAP_K_TRAILER);
-    sample(&ch, 1);
-    _exit(0);
+    *out = (struct snap_child){.e = e, .pid = 0, .thread = t, .fd = fds[0], .progress = prog, .fork_us = pause_us,
+                               .keys_total = total, .dirty_before = dirty};
+    return 0;
 }
 
 int snap_fork_start(struct eng *e, struct snap_meta *m, size_t chunk_size, uint64_t (*offset_fn)(void *),
@@ -177,6 +294,17 @@ int snap_fork_start(struct eng *e, struct snap_meta *m, size_t chunk_size, uint6
         return -err;
     }
     memset(prog, 0, sizeof *prog);
+    if (atomic_load(&snap_method) == SNAP_VERSIONED) {
+        int rc = thread_start(e, m, chunk_size, offset_fn, offset_ud, prog, fds, out);
+        if (rc == 0)
+            return 0;
+        if (rc != ERR_EXISTS) {
+            close(fds[0]), close(fds[1]);
+            munmap(prog, sizeof *prog);
+            return rc;
+        }
+        /* a versioned walk runs already: this one forks */
+    }
     uint64_t dirty = eng_dirty(e);
     pid_t parent = getpid();
     struct eng_ctx c;
@@ -201,13 +329,52 @@ int snap_fork_start(struct eng *e, struct snap_meta *m, size_t chunk_size, uint6
         munmap(prog, sizeof *prog);
         return -err;
     }
-    *out = (struct snap_child){.e = e, .pid = pid, .fd = fds[0], .progress = prog, .fork_us = fork_us,
+    *out = (struct snap_child){.e = e, .pid = pid, .thread = NULL, .fd = fds[0], .progress = prog, .fork_us = fork_us,
                                .keys_total = total, .dirty_before = dirty};
     return 0;
 }
 
+void snap_child_cancel(struct snap_child *c)
+{
+    if (c->thread)
+        atomic_store(&c->thread->cancel, 1);
+    else if (c->pid > 0)
+        kill(c->pid, SIGKILL);
+}
+
+static int thread_wait(struct snap_child *c, int kill_it, char *err, size_t errlen)
+{
+    struct snap_thread *t = c->thread;
+    if (kill_it) {
+        atomic_store(&t->cancel, 1);
+        /* a thread blocked writing to a full pipe: drain it (the caller
+         * gives fd = -1 when it closed the read end, which fails the write) */
+        if (c->fd >= 0) {
+            char sink[65536];
+            while (read(c->fd, sink, sizeof sink) > 0)
+                ;
+        }
+    }
+    pthread_join(t->tid, NULL);
+    c->cpu_us = t->cpu_us;
+    int status = t->status;
+    int cancelled = atomic_load(&t->cancel);
+    eng_vsnap_free(t->v);
+    xfree(t);
+    c->thread = NULL;
+    if (cancelled)
+        snprintf(err, errlen, "snapshot writer stopped");
+    else if (status < 0)
+        snprintf(err, errlen, "snapshot writer failed: its reader went away");
+    else
+        return 0;
+    return -1;
+}
+
 int snap_child_wait(struct snap_child *c, int kill_it, char *err, size_t errlen)
 {
+    if (c->thread)
+        return thread_wait(c, kill_it, err, errlen);
     if (kill_it)
         kill(c->pid, SIGKILL);
     int status = 0;

@@ -45,7 +45,8 @@ SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtim
                       "WARNING: ThreadSanitizer", "ERROR: MemorySanitizer")
 
 # Options redis-server does not know: passed only to obentchi.
-OBENTCHI_ONLY_OPTIONS = {"shards"}
+OBENTCHI_ONLY_OPTIONS = {"shards", "http-port", "http-bind", "http-max-body", "http-max-header",
+                         "http-idle-timeout", "http-maxclients"}
 # Options passed only to redis-server so that it leaves no dump.rdb behind and
 # saves nothing on SHUTDOWN (obentchi has no persistence of that kind), and
 # so that DEBUG (refused by default since Redis 7) is allowed.
@@ -383,6 +384,32 @@ class Server:
         self.returncode = None
         self.expect_failure = False  # set by start-up tests that expect an error exit
         self.killed = False
+        self.http_port = None  # the HTTP listener's port (obentchi only; 0 = none)
+
+    def _http_port_given(self):
+        return "http-port" in self.options or "http_port" in self.options
+
+    def _pick_http_port(self):
+        if IS_PEER:
+            self.http_port = None
+        elif self._http_port_given():
+            self.http_port = int(self.options.get("http-port", self.options.get("http_port")))
+        else:
+            self.http_port = free_port()
+
+    def http(self, method, path, body=None, headers=None, timeout=5.0):
+        """One HTTP request to the server's listener (a new connection):
+        returns (status, headers as a dict with lower-case names, body bytes)."""
+        import http.client
+        assert self.http_port, "this server has no HTTP listener"
+        conn = http.client.HTTPConnection(self.host, self.http_port, timeout=timeout)
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            data = resp.read()
+            return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+        finally:
+            conn.close()
 
     @property
     def is_peer(self):
@@ -399,6 +426,10 @@ class Server:
             conf.write_text(self.config_text)
             argv.append(str(conf))
         opts = {"port": port, "bind": "127.0.0.1", "dir": str(self.dir), "logfile": str(self.log_path)}
+        # every obentchi gets its own HTTP port (never the default 8080:
+        # servers started in parallel would collide there)
+        if not IS_PEER and self.http_port is not None and not self._http_port_given():
+            opts["http-port"] = self.http_port
         opts.update(self.options)
         argv += options_to_argv(opts)
         if IS_PEER:
@@ -410,6 +441,7 @@ class Server:
         if not Path(self.binary).exists():
             pytest.fail("server binary not found: %s (build it, or set OBENTCHI_SERVER / PEER=redis)" % self.binary)
         self.port = port or self.options.get("port") or free_port()
+        self._pick_http_port()
         out = open(self.out_path, "ab")
         try:
             self.proc = subprocess.Popen(self.argv(self.port), cwd=str(self.dir), stdin=subprocess.DEVNULL,

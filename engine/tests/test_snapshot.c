@@ -581,6 +581,133 @@ static void test_random(void **state)
     }
 }
 
+/* ---- versioned snapshots ------------------------------------------------ */
+
+static void del_key(struct eng *e, int db, const char *key)
+{
+    struct eng_ctx c;
+    with_key(e, db, key, &c);
+    eng_del(&c, S(key));
+    eng_unlock(&c);
+}
+
+static void read_key(struct eng *e, int db, const char *key)
+{
+    struct eng_ctx c;
+    struct eng_val v;
+    with_key(e, db, key, &c);
+    eng_get(&c, S(key), &v);
+    eng_unlock(&c);
+}
+
+/* Loads a stream into B (flushed first) and returns B's dump. */
+static char *load_dump(const struct buf *s, int64_t now, uint64_t *keys)
+{
+    struct eng_ctx fl;
+    eng_ctx_init(&fl, B, 0);
+    eng_lock_all(&fl);
+    eng_flush(&fl, -1);
+    eng_unlock(&fl);
+    struct eng_snap_reader r;
+    assert_int_equal(read_all(B, now, s, &r), 0);
+    if (keys)
+        *keys = r.loaded;
+    eng_snap_reader_release(&r);
+    return dump(B);
+}
+
+/* The walk goes on in small steps while keys change under it (overwritten,
+ * deleted, read, grown, new ones, a FLUSHDB): the stream is the keyspace as
+ * it was at begin, not as it ends. */
+static void test_versioned_point_in_time(void **state)
+{
+    int64_t now = now_ms();
+    fill(A, now);
+    for (int i = 0; i < 600; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "pit:%d", i);
+        put_string(A, i % NDB, key, "old", 3, i % 5 == 0 ? now + 600000 : 0);
+    }
+    char *before = dump(A);
+    uint64_t total_before = 0;
+    for (int db = 0; db < NDB; db++)
+        total_before += eng_dbsize(A, db);
+    struct eng_vsnap *v;
+    uint64_t total = 0;
+    assert_int_equal(eng_vsnap_begin(A, 200, NULL, NULL, &total, &v), 0);
+    assert_int_equal(total, total_before);
+    struct eng_vsnap *second;
+    assert_int_equal(eng_vsnap_begin(A, 0, NULL, NULL, NULL, &second), ERR_EXISTS);
+    struct buf s = BUF_INIT;
+    int step = 0, more = 1, flushed = 0;
+    while (more) {
+        more = eng_vsnap_write(v, &s, s.len + 1 + (size_t)rand() % 400);
+        /* change things between steps */
+        for (int j = 0; j < 7; j++, step++) {
+            char key[32];
+            int i = (step * 37) % 600;
+            snprintf(key, sizeof key, "pit:%d", i);
+            switch (step % 5) {
+            case 0: put_string(A, i % NDB, key, "new", 3, 0); break;
+            case 1: del_key(A, i % NDB, key); break;
+            case 2: read_key(A, i % NDB, key); break;
+            case 3:
+                snprintf(key, sizeof key, "born:%d", step);
+                put_string(A, step % NDB, key, "late", 4, 0);
+                break;
+            case 4: put_elems(A, 0, ENG_T_LIST, "pit:list", 3, "x%d", 0); break;
+            }
+        }
+        if (step >= 70 && !flushed) { /* a FLUSHDB in the middle of the walk */
+            flushed = 1;
+            struct eng_ctx fl;
+            eng_ctx_init(&fl, A, 2);
+            eng_lock_all(&fl);
+            eng_flush(&fl, 2);
+            eng_unlock(&fl);
+        }
+    }
+    assert_true(flushed);
+    assert_int_equal(eng_vsnap_counts(v)->keys, total_before);
+    eng_vsnap_free(v);
+    uint64_t loaded;
+    char *got = load_dump(&s, now, &loaded);
+    assert_int_equal(loaded, total_before);
+    same_dump(before, got);
+    free(got);
+    free(before);
+    buf_release(&s);
+
+    /* The next one (parity flipped again) is the keyspace as it is now. */
+    char *now_dump = dump(A);
+    assert_int_equal(eng_vsnap_begin(A, 0, NULL, NULL, NULL, &v), 0);
+    while (eng_vsnap_write(v, &s, s.len + 4096))
+        ;
+    eng_vsnap_free(v);
+    got = load_dump(&s, now, NULL);
+    same_dump(now_dump, got);
+    free(got);
+    buf_release(&s);
+
+    /* One given up half way leaves every key marked: the one after it is whole. */
+    assert_int_equal(eng_vsnap_begin(A, 0, NULL, NULL, NULL, &v), 0);
+    assert_int_equal(eng_vsnap_write(v, &s, 100), 1);
+    eng_vsnap_free(v);
+    buf_release(&s);
+    put_string(A, 1, "after-abort", "y", 1, 0);
+    free(now_dump);
+    now_dump = dump(A);
+    assert_int_equal(eng_vsnap_begin(A, 0, NULL, NULL, NULL, &v), 0);
+    while (eng_vsnap_write(v, &s, s.len + 4096))
+        ;
+    eng_vsnap_free(v);
+    got = load_dump(&s, now, NULL);
+    same_dump(now_dump, got);
+    free(got);
+    free(now_dump);
+    buf_release(&s);
+}
+
 int main(void)
 {
     const char *env = getenv("SEED");
@@ -593,6 +720,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_corrupt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_random, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_versioned_point_in_time, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

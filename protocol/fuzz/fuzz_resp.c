@@ -7,13 +7,9 @@
  * ASan/UBSan catch the rest.  The value reader then reads the input as a
  * sequence of replies; each value read must need every one of its bytes.
  *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE -Iengine -Iprotocol \
- *       protocol/fuzz/fuzz_resp.c protocol/resp_reader.c protocol/resp_writer.c \
- *       engine/base/{buf,alloc,err,num}.c -lm -o fuzz_resp
- *   ./fuzz_resp -max_total_time=60 protocol/fuzz/corpus/resp
- *
- * Built with -DRESP_FUZZ_MAIN and no libFuzzer (gcc), it replays the files
- * named on its command line, for CI. */
+ * Built by meson (protocol/fuzz/meson.build): with -Dfuzz=true against
+ * libFuzzer (`make fuzz`), otherwise with replay.c as a test that feeds it
+ * every file of corpus/resp (`make test`, under the sanitizer build too). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,25 +162,3 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_values(data, size);
     return 0;
 }
-
-#ifdef RESP_FUZZ_MAIN
-int main(int argc, char **argv)
-{
-    for (int i = 1; i < argc; i++) {
-        FILE *f = fopen(argv[i], "rb");
-        if (!f) {
-            perror(argv[i]);
-            return 1;
-        }
-        struct buf b = BUF_INIT;
-        char chunk[4096];
-        size_t n;
-        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0)
-            buf_append(&b, chunk, n);
-        fclose(f);
-        LLVMFuzzerTestOneInput((const uint8_t *)(b.p ? b.p : ""), b.len);
-        buf_release(&b);
-    }
-    return 0;
-}
-#endif

@@ -411,9 +411,10 @@ def test_shutdown_save_and_nosave(servers, tmp_path):
 
 @obentchi_only
 @pytest.mark.slow
-def test_file_snapshot_restart_identical(servers, tmp_path):
+@pytest.mark.parametrize("method", ["versioned", "fork"])
+def test_file_snapshot_restart_identical(servers, tmp_path, method):
     d = tmp_path / "d"
-    srv = servers(d, save="", shards=4)
+    srv = servers(d, save="", shards=4, **{"snapshot-method": method})
     c = srv.client()
     fill(c, N_KEYS)
     want = dump_digest(c)
@@ -422,7 +423,9 @@ def test_file_snapshot_restart_identical(servers, tmp_path):
     p = bgsave_and_wait(c)
     assert p["rdb_last_bgsave_status"] == "ok"
     assert int(p["snapshot_last_keys"]) == N_KEYS
-    assert int(p["rdb_last_cow_size"]) > 0
+    assert p["snapshot_method"] == method
+    if method == "fork":
+        assert int(p["rdb_last_cow_size"]) > 0  # the child's own pages at least
     assert c.lastsave() >= last
     assert len(snap_files(d)) == 1
     r = snapshot_tool("summary", d)
@@ -436,6 +439,62 @@ def test_file_snapshot_restart_identical(servers, tmp_path):
     assert p["rdb_last_load_keys_loaded"] == str(N_KEYS)
     assert p["rdb_changes_since_last_save"] == "0"
     assert "snapshot loaded" in srv.log()
+
+
+@obentchi_only
+@pytest.mark.slow
+def test_versioned_snapshot_is_point_in_time_under_writes(servers, tmp_path):
+    """Transactions keep writing while the versioned walk runs: each one
+    overwrites a key and records its sequence number in `seq`, atomically.
+    The snapshot must hold exactly the keyspace after transaction `seq`,
+    nothing older and nothing newer, for every key, whichever came first,
+    the walk or the write.  Then the pause clients saw is small."""
+    d = tmp_path / "d"
+    n = 60000
+    srv = servers(d, save="", shards=4, **{"snapshot-chunk-size": "4kb"})
+    c = srv.client()
+    pipe = c.pipeline(transaction=False)
+    for i in range(n):
+        pipe.set("k:%d" % i, "orig-%d-" % i + "x" * 200)
+        if i % 5000 == 4999:
+            pipe.execute()
+    pipe.execute()
+    c.set("seq", 0)
+    keys_at_instant = c.dbsize()  # the bot's own keys (schedules) included
+    w = srv.client()
+    before = int(info(c)["rdb_saves"])
+    assert c.bgsave() in (True, b"Background saving started", "Background saving started")
+    seq, deadline = 0, time.monotonic() + 60
+    while time.monotonic() < deadline:
+        seq += 1
+        tx = w.pipeline(transaction=True)
+        tx.set("k:%d" % ((seq * 7919) % n), "new-%d" % seq)
+        tx.set("seq", seq)
+        tx.execute()
+        if seq % 50 == 0 and int(info(c)["rdb_saves"]) > before:
+            break
+    p = wait_saved(c, before)
+    assert p["rdb_last_bgsave_status"] == "ok"
+    assert p["snapshot_method"] == "versioned"
+    assert int(p["snapshot_last_keys"]) == keys_at_instant
+    assert int(p["snapshot_last_pause_usec"]) < 200000
+    srv.stop()
+    srv = servers(d, save="")
+    c = srv.client()
+    s = int(c.get("seq"))
+    assert 0 <= s < seq, "the snapshot must be older than the last write"
+    want = {}
+    for i in range(1, s + 1):
+        want[(i * 7919) % n] = "new-%d" % i
+    pipe = c.pipeline(transaction=False)
+    for i in range(n):
+        pipe.get("k:%d" % i)
+    got = pipe.execute()
+    for i, v in enumerate(got):
+        exp = want.get(i, "orig-%d-" % i + "x" * 200)
+        assert v is not None and v.decode() == exp, "k:%d is %r, want %r (snapshot seq %d)" % (i, v, exp, s)
+    # the loop checks for the end every 50 writes: at least 50 ran while the walk did
+    assert seq - s >= 50
 
 
 @obentchi_only

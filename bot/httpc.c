@@ -1,0 +1,327 @@
+/* httpc.c: the outbound HTTP client (httpc.h) on libcurl's multi interface,
+ * driven by the bot's libuv loop as curl's multi-uv example does: curl tells
+ * which sockets to watch (CURLMOPT_SOCKETFUNCTION -> uv_poll) and when to
+ * wake it (CURLMOPT_TIMERFUNCTION -> uv_timer); the loop reports readiness
+ * back with curl_multi_socket_action().  The multi handle keeps connections
+ * open between requests (keep-alive, TLS sessions), and finished easy
+ * handles are kept for reuse.
+ *
+ * Callbacks are only ever called from our libuv callbacks (or httpc_free),
+ * never from inside a curl callback, so a callback may start new requests. */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <uv.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "httpc.h"
+
+#define HTTPC_DEFAULT_TIMEOUT_MS 10000
+#define HTTPC_SPARE_EASY 16
+
+struct hreq {
+    struct httpc *h;
+    CURL *easy;
+    struct curl_slist *headers;
+    struct buf body;
+    char errbuf[CURL_ERROR_SIZE];
+    httpc_cb *cb;
+    void *ud;
+    struct hreq *prev, *next; /* in flight */
+};
+
+/* One watched socket. */
+struct hsock {
+    uv_poll_t poll;
+    struct httpc *h;
+    curl_socket_t fd;
+    struct hsock *prev, *next;
+};
+
+struct httpc {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer;
+    struct hreq *inflight;
+    int ninflight;
+    struct hsock *socks;
+    CURL *spare[HTTPC_SPARE_EASY];
+    int nspare;
+    int open_handles; /* timer + polls: the struct goes when the last closes */
+    int freeing;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+static void handle_closed(struct httpc *h)
+{
+    if (--h->open_handles == 0 && h->freeing)
+        xfree(h);
+}
+
+/* ---- finishing requests -------------------------------------------------- */
+
+static void hreq_release(struct hreq *r, int reuse)
+{
+    struct httpc *h = r->h;
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        h->inflight = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    h->ninflight--;
+    curl_multi_remove_handle(h->multi, r->easy);
+    if (reuse && h->nspare < HTTPC_SPARE_EASY) {
+        curl_easy_reset(r->easy);
+        h->spare[h->nspare++] = r->easy;
+    } else {
+        curl_easy_cleanup(r->easy);
+    }
+    curl_slist_free_all(r->headers);
+    buf_release(&r->body);
+    xfree(r);
+}
+
+static void hreq_finish(struct hreq *r, CURLcode code)
+{
+    struct httpc_result res = {0};
+    long status = 0;
+    double total = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(r->easy, CURLINFO_TOTAL_TIME, &total);
+    if (code != CURLE_OK)
+        status = 0;
+    res.status = (int)status;
+    res.error = NULL;
+    if (status == 0)
+        res.error = r->errbuf[0] ? r->errbuf : curl_easy_strerror(code);
+    if (!r->body.p)
+        buf_grow(&r->body, 0);
+    res.body = r->body.p;
+    res.body_len = r->body.len;
+    res.total_s = total;
+    r->cb(r->ud, &res);
+    hreq_release(r, code == CURLE_OK);
+}
+
+static void check_done(struct httpc *h)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(h->multi, &left))) {
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        struct hreq *r = NULL;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        hreq_finish(r, m->data.result);
+    }
+}
+
+/* ---- curl <-> libuv ------------------------------------------------------ */
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    struct hsock *s = p->data;
+    struct httpc *h = s->h;
+    int flags = 0;
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
+    int running;
+    curl_multi_socket_action(h->multi, s->fd, flags, &running);
+    check_done(h);
+}
+
+static void on_poll_closed(uv_handle_t *hd);
+
+static void on_timer(uv_timer_t *t)
+{
+    struct httpc *h = t->data;
+    int running;
+    curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(h);
+}
+
+static void sock_close(struct httpc *h, struct hsock *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        h->socks = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    uv_poll_stop(&s->poll);
+    uv_close((uv_handle_t *)&s->poll, on_poll_closed);
+}
+
+static void on_poll_closed(uv_handle_t *hd)
+{
+    struct hsock *s = hd->data;
+    struct httpc *h = s->h;
+    xfree(s);
+    handle_closed(h);
+}
+
+static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    struct httpc *h = userp;
+    struct hsock *s = socketp;
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        if (s) {
+            sock_close(h, s);
+            curl_multi_assign(h->multi, fd, NULL);
+        }
+        return 0;
+    }
+    if (!s) {
+        s = xcalloc(1, sizeof *s);
+        s->h = h;
+        s->fd = fd;
+        if (uv_poll_init_socket(h->loop, &s->poll, fd) < 0) {
+            xfree(s);
+            return -1;
+        }
+        s->poll.data = s;
+        h->open_handles++;
+        s->next = h->socks;
+        if (h->socks)
+            h->socks->prev = s;
+        h->socks = s;
+        curl_multi_assign(h->multi, fd, s);
+    }
+    int events = 0;
+    if (what & CURL_POLL_IN)
+        events |= UV_READABLE;
+    if (what & CURL_POLL_OUT)
+        events |= UV_WRITABLE;
+    uv_poll_start(&s->poll, events, on_poll);
+    return 0;
+}
+
+static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct httpc *h = userp;
+    (void)multi;
+    if (timeout_ms < 0)
+        uv_timer_stop(&h->timer);
+    else /* 0: as soon as the loop turns (never call curl from here) */
+        uv_timer_start(&h->timer, on_timer, (uint64_t)timeout_ms, 0);
+    return 0;
+}
+
+static size_t write_cb(char *p, size_t size, size_t n, void *ud)
+{
+    struct hreq *r = ud;
+    buf_append(&r->body, p, size * n);
+    return size * n;
+}
+
+/* ---- API ----------------------------------------------------------------- */
+
+struct httpc *httpc_new(struct uv_loop_s *loop)
+{
+    pthread_once(&curl_once, curl_init_once);
+    struct httpc *h = xcalloc(1, sizeof *h);
+    h->loop = loop;
+    h->multi = curl_multi_init();
+    uv_timer_init(loop, &h->timer);
+    h->timer.data = h;
+    h->open_handles = 1;
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+    /* connections kept per host: enough for a pool of workers */
+    curl_multi_setopt(h->multi, CURLMOPT_MAXCONNECTS, 256L);
+    return h;
+}
+
+int httpc_send(struct httpc *h, const struct httpc_request *req, httpc_cb *cb, void *ud)
+{
+    if (h->freeing || !req || !req->url || !cb)
+        return -1;
+    struct hreq *r = xcalloc(1, sizeof *r);
+    r->h = h;
+    r->cb = cb;
+    r->ud = ud;
+    r->easy = h->nspare ? h->spare[--h->nspare] : curl_easy_init();
+    if (!r->easy) {
+        xfree(r);
+        return -1;
+    }
+    CURL *e = r->easy;
+    curl_easy_setopt(e, CURLOPT_URL, req->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)(req->timeout_ms > 0 ? req->timeout_ms : HTTPC_DEFAULT_TIMEOUT_MS));
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    const char *method = req->method ? req->method : "GET";
+    if (req->body || strcmp(method, "GET")) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body ? req->body : "");
+        if (strcmp(method, "POST"))
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    }
+    /* no "Expect: 100-continue" round trip for bodies over 1 KB */
+    r->headers = curl_slist_append(NULL, "Expect:");
+    for (int i = 0; req->headers && req->headers[i]; i++)
+        r->headers = curl_slist_append(r->headers, req->headers[i]);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
+    r->next = h->inflight;
+    if (h->inflight)
+        h->inflight->prev = r;
+    h->inflight = r;
+    h->ninflight++;
+    if (curl_multi_add_handle(h->multi, e) != CURLM_OK) {
+        r->cb = NULL;
+        hreq_release(r, 0);
+        return -1;
+    }
+    return 0;
+}
+
+int httpc_inflight(const struct httpc *h) { return h->ninflight; }
+
+static void on_timer_closed(uv_handle_t *hd) { handle_closed(hd->data); }
+
+void httpc_free(struct httpc *h)
+{
+    if (!h)
+        return;
+    h->freeing = 1;
+    /* every request in flight ends with "cancelled" */
+    while (h->inflight) {
+        struct hreq *r = h->inflight;
+        struct httpc_result res = {.status = 0, .error = "cancelled", .body = "", .body_len = 0};
+        r->cb(r->ud, &res);
+        hreq_release(r, 0);
+    }
+    for (int i = 0; i < h->nspare; i++)
+        curl_easy_cleanup(h->spare[i]);
+    h->nspare = 0;
+    /* stop watching first (the polls leave epoll now), then let curl close
+     * its cached connections without telling us */
+    while (h->socks)
+        sock_close(h, h->socks);
+    curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, NULL);
+    curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, NULL);
+    curl_multi_cleanup(h->multi);
+    h->multi = NULL;
+    uv_timer_stop(&h->timer);
+    uv_close((uv_handle_t *)&h->timer, on_timer_closed);
+    /* h itself goes when the last handle's close callback ran (loop turns) */
+}

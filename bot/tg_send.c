@@ -1,0 +1,514 @@
+/* tg_send.c: the outbox sender, on the app loop.  Chats with pending calls
+ * wait in a FIFO; each turn walks it and sends the head call of every chat
+ * whose turn has come, within
+ *   - bot-rate-global calls/s overall (a token bucket holding 1/20 s of
+ *     calls), and bot-broadcast-rate for calls flagged BOT_OUT_BULK;
+ *   - bot-rate-chat calls/s per chat, and one call in flight per chat, so a
+ *     chat's calls go out in the order they were queued;
+ *   - bot-api-max-inflight requests in flight in all.
+ * A call leaves the outbox only once Telegram took it (2xx) or refused it
+ * for good (400: logged with method and chat).  429 waits
+ * parameters.retry_after (that chat, and everyone: the limit is the bot's);
+ * 5xx and network errors retry with exponential backoff; 403 marks the user
+ * inactive and drops their outbox.  Without bot-token (offline mode) calls
+ * are logged and taken off as sent.
+ *
+ * Not for composing messages (outbox.c, tg_flow.c). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <uv.h>
+
+#include "app.h"
+#include "base/alloc.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "engine.h"
+#include "httpc.h"
+#include "keys.h"
+#include "tg.h"
+#include "tg_int.h"
+#include "tg_send.h"
+
+struct chat {
+    int64_t id;
+    int64_t next_ms;    /* not before (per-chat rate, retry_after, backoff) */
+    int64_t backoff_ms; /* the last backoff (0 after a success) */
+    int queued, inflight;
+    struct chat *next;  /* in the FIFO */
+};
+
+enum { M_SEND, M_ANSWER, M_EDIT, M_OTHER, M__N };
+static const char *const method_names[M__N] = {"sendMessage", "answerCallbackQuery", "editMessageText", "other"};
+enum { ST_2XX, ST_400, ST_403, ST_429, ST_4XX, ST_5XX, ST_NET, ST_OFFLINE, ST__N };
+static const char *const status_names[ST__N] = {"2xx", "400", "403", "429", "4xx", "5xx", "network", "offline"};
+enum { W_GLOBAL, W_CHAT, W_BULK, W_RETRY_AFTER, W__N };
+static const char *const wait_names[W__N] = {"global", "chat", "bulk", "retry_after"};
+
+struct tg_send {
+    struct app *a;
+    struct eng *e;
+    uv_timer_t timer;
+    int timer_armed;
+    int64_t timer_due;
+    /* chat table: open addressing on id, rebuilt by gc */
+    struct chat **tab;
+    size_t cap, used;
+    struct chat *head, *tail; /* FIFO of queued chats */
+    int inflight;
+    double tokens, bulk_tokens;
+    int64_t refill_ms;
+    int64_t pause_until; /* a 429's retry_after, for everyone */
+    int64_t last_gc;
+    int stopping, timer_closed;
+    uint64_t calls[M__N][ST__N];
+    uint64_t waits[W__N];
+    struct metrics_hist api_latency;
+};
+
+struct send_req {
+    struct tg_send *s;
+    int64_t chat;
+    int method;
+    int bulk;
+    char *url, *body;
+};
+
+static int method_index(const char *m)
+{
+    for (int i = 0; i < M_OTHER; i++)
+        if (!strcmp(method_names[i], m))
+            return i;
+    return M_OTHER;
+}
+
+/* ---- the chat table ------------------------------------------------------- */
+
+static size_t slot_of(size_t cap, int64_t id)
+{
+    uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> 17) & (cap - 1);
+}
+
+static void tab_insert(struct chat **tab, size_t cap, struct chat *ch)
+{
+    size_t i = slot_of(cap, ch->id);
+    while (tab[i])
+        i = (i + 1) & (cap - 1);
+    tab[i] = ch;
+}
+
+/* Rebuilds the table at newcap, keeping chats that still matter. */
+static void tab_rebuild(struct tg_send *s, size_t newcap, int64_t now)
+{
+    struct chat **nt = xcalloc(newcap, sizeof *nt);
+    size_t used = 0;
+    for (size_t i = 0; i < s->cap; i++) {
+        struct chat *ch = s->tab[i];
+        if (!ch)
+            continue;
+        if (now && !ch->queued && !ch->inflight && ch->next_ms <= now) {
+            xfree(ch);
+            continue;
+        }
+        tab_insert(nt, newcap, ch);
+        used++;
+    }
+    xfree(s->tab);
+    s->tab = nt;
+    s->cap = newcap;
+    s->used = used;
+}
+
+static struct chat *chat_get(struct tg_send *s, int64_t id)
+{
+    size_t i = slot_of(s->cap, id);
+    for (; s->tab[i]; i = (i + 1) & (s->cap - 1))
+        if (s->tab[i]->id == id)
+            return s->tab[i];
+    if ((s->used + 1) * 4 > s->cap * 3) {
+        tab_rebuild(s, s->cap * 2, 0);
+        return chat_get(s, id);
+    }
+    struct chat *ch = xcalloc(1, sizeof *ch);
+    ch->id = id;
+    s->tab[i] = ch;
+    s->used++;
+    return ch;
+}
+
+static void fifo_push(struct tg_send *s, struct chat *ch)
+{
+    if (ch->queued)
+        return;
+    ch->queued = 1;
+    ch->next = NULL;
+    if (s->tail)
+        s->tail->next = ch;
+    else
+        s->head = ch;
+    s->tail = ch;
+}
+
+static struct chat *fifo_pop(struct tg_send *s)
+{
+    struct chat *ch = s->head;
+    if (ch) {
+        s->head = ch->next;
+        if (!s->head)
+            s->tail = NULL;
+        ch->queued = 0;
+        ch->next = NULL;
+    }
+    return ch;
+}
+
+/* ---- timing ------------------------------------------------------------- */
+
+static void on_timer(uv_timer_t *t);
+
+static void arm(struct tg_send *s, int64_t due, int64_t now)
+{
+    if (s->stopping)
+        return;
+    if (due < now)
+        due = now;
+    if (s->timer_armed && s->timer_due <= due)
+        return;
+    s->timer_armed = 1;
+    s->timer_due = due;
+    uv_timer_start(&s->timer, on_timer, (uint64_t)(due - now), 0);
+}
+
+/* The global buckets hold a twentieth of a second's calls at most: any one
+ * second then sees no more than rate * 1.05 calls (Telegram counts per
+ * second, and a full second's burst at once would earn 429s). */
+static double bucket_cap(int64_t rate) { return fmax(1.0, (double)rate / 20.0); }
+
+static void refill(struct tg_send *s, int64_t now)
+{
+    double dt = (double)(now - s->refill_ms) / 1000.0;
+    s->refill_ms = now;
+    if (dt <= 0)
+        return;
+    if (tg__opt.rate_global > 0)
+        s->tokens = fmin(bucket_cap(tg__opt.rate_global), s->tokens + dt * (double)tg__opt.rate_global);
+    if (tg__opt.rate_bulk > 0)
+        s->bulk_tokens = fmin(bucket_cap(tg__opt.rate_bulk), s->bulk_tokens + dt * (double)tg__opt.rate_bulk);
+}
+
+/* ms until a bucket at rate holding `have` reaches one token. */
+static int64_t wait_for_token(double have, int64_t rate)
+{
+    return (int64_t)ceil((1.0 - have) * 1000.0 / (double)rate);
+}
+
+/* ---- sending -------------------------------------------------------------- */
+
+static void with_chat_lock(struct tg_send *s, int64_t chat, void (*fn)(struct eng_ctx *c, int64_t chat, void *ud),
+                           void *ud)
+{
+    char tag[48];
+    key_user_tag(tag, sizeof tag, chat);
+    struct eng_str k = {tag, strlen(tag)};
+    struct eng_ctx c;
+    eng_ctx_init(&c, s->e, 0);
+    eng_lock_keys(&c, &k, 1);
+    fn(&c, chat, ud);
+    eng_unlock(&c);
+}
+
+struct peek_arg {
+    struct buf *out;
+    int found;
+};
+static void do_peek(struct eng_ctx *c, int64_t chat, void *ud)
+{
+    struct peek_arg *pa = ud;
+    pa->found = tg_outbox_peek(c, chat, pa->out);
+}
+static void do_pop(struct eng_ctx *c, int64_t chat, void *ud) { (void)ud, tg_outbox_pop_head(c, chat); }
+static void do_block(struct eng_ctx *c, int64_t chat, void *ud) { (void)ud, tg_user_set_active(c, chat, 0); }
+
+static int peek(struct tg_send *s, int64_t chat, struct buf *out)
+{
+    struct peek_arg pa = {out, 0};
+    with_chat_lock(s, chat, do_peek, &pa);
+    return pa.found;
+}
+
+static void finish(struct tg_send *s, struct chat *ch, int64_t now);
+
+/* Freed once stopped, its timer closed and no request in flight (httpc
+ * answers every request, "cancelled" ones included, so the last one comes). */
+static void maybe_free(struct tg_send *s)
+{
+    if (!s->stopping || !s->timer_closed || s->inflight)
+        return;
+    for (size_t i = 0; i < s->cap; i++)
+        xfree(s->tab[i]);
+    xfree(s->tab);
+    xfree(s);
+}
+
+static void on_reply(void *ud, const struct httpc_result *r)
+{
+    struct send_req *q = ud;
+    struct tg_send *s = q->s;
+    s->inflight--;
+    int64_t now = app_now_ms();
+    if (s->stopping) {
+        xfree(q->url), xfree(q->body), xfree(q);
+        maybe_free(s);
+        return;
+    }
+    struct chat *ch = chat_get(s, q->chat);
+    ch->inflight = 0;
+    metrics_hist_observe(&s->api_latency, r->total_s);
+    cJSON *root = r->body ? cJSON_ParseWithLength(r->body, r->body_len) : NULL;
+    const cJSON *desc = cJSON_GetObjectItemCaseSensitive(root, "description");
+    const char *d = cJSON_IsString(desc) ? desc->valuestring : "";
+    int st;
+    if (r->status >= 200 && r->status < 300) {
+        st = ST_2XX;
+        with_chat_lock(s, q->chat, do_pop, NULL);
+        ch->backoff_ms = 0;
+        if (tg__opt.rate_chat > 0 && q->method != M_ANSWER)
+            ch->next_ms = now + 1000 / tg__opt.rate_chat;
+    } else if (r->status == 429) {
+        st = ST_429;
+        const cJSON *params = cJSON_GetObjectItemCaseSensitive(root, "parameters");
+        const cJSON *ra = cJSON_GetObjectItemCaseSensitive(params, "retry_after");
+        int64_t wait = cJSON_IsNumber(ra) && ra->valuedouble > 0 ? (int64_t)(ra->valuedouble * 1000) : 1000;
+        ch->next_ms = now + wait;
+        if (now + wait > s->pause_until)
+            s->pause_until = now + wait;
+        s->waits[W_RETRY_AFTER]++;
+        log_info("bot api rate limited", "method=%s chat=%lld retry_after_ms=%lld", method_names[q->method],
+                 (long long)q->chat, (long long)wait);
+    } else if (r->status == 403) {
+        st = ST_403;
+        log_info("bot api forbidden: user inactive", "method=%s chat=%lld description=\"%s\"",
+                 method_names[q->method], (long long)q->chat, d);
+        with_chat_lock(s, q->chat, do_block, NULL);
+    } else if (r->status == 400) {
+        st = ST_400;
+        log_warn("bot api bad request", "method=%s chat=%lld description=\"%s\"", method_names[q->method],
+                 (long long)q->chat, d);
+        with_chat_lock(s, q->chat, do_pop, NULL);
+    } else {
+        st = r->status == 0 ? ST_NET : r->status >= 500 ? ST_5XX : ST_4XX;
+        ch->backoff_ms = ch->backoff_ms ? ch->backoff_ms * 2 : 500;
+        if (ch->backoff_ms > 60000)
+            ch->backoff_ms = 60000;
+        ch->next_ms = now + ch->backoff_ms;
+        log_warn("bot api call failed, will retry", "method=%s chat=%lld status=%d error=\"%s\" retry_in_ms=%lld",
+                 method_names[q->method], (long long)q->chat, r->status, r->status ? d : r->error ? r->error : "",
+                 (long long)ch->backoff_ms);
+    }
+    s->calls[q->method][st]++;
+    cJSON_Delete(root);
+    xfree(q->url), xfree(q->body), xfree(q);
+    finish(s, ch, now);
+}
+
+/* After a call: the chat goes back in line when it has more. */
+static void finish(struct tg_send *s, struct chat *ch, int64_t now)
+{
+    fifo_push(s, ch);
+    arm(s, ch->next_ms > now ? ch->next_ms : now, now);
+}
+
+/* Sends the head call of ch (its turn has come).  0 sent (or dropped),
+ * 1 it must wait for the bulk bucket, -1 nothing left. */
+static int send_head(struct tg_send *s, struct chat *ch, struct buf *entry)
+{
+    if (!peek(s, ch->id, entry))
+        return -1;
+    cJSON *root = cJSON_ParseWithLength(entry->p, entry->len);
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "m");
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(root, "f");
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "p");
+    if (!cJSON_IsString(m) || !cJSON_IsObject(p)) {
+        log_warn("outbox entry unreadable, dropped", "chat=%lld", (long long)ch->id);
+        with_chat_lock(s, ch->id, do_pop, NULL);
+        cJSON_Delete(root);
+        return 0;
+    }
+    int bulk = cJSON_IsNumber(f) && ((int)f->valuedouble & BOT_OUT_BULK);
+    int method = method_index(m->valuestring);
+    if (!tg__opt.token || !*tg__opt.token || !app_httpc(s->a)) {
+        log_info("bot api call (offline)", "method=%s chat=%lld", m->valuestring, (long long)ch->id);
+        with_chat_lock(s, ch->id, do_pop, NULL);
+        s->calls[method][ST_OFFLINE]++;
+        cJSON_Delete(root);
+        return 0;
+    }
+    if (bulk && tg__opt.rate_bulk > 0) {
+        if (s->bulk_tokens < 1) {
+            cJSON_Delete(root);
+            return 1;
+        }
+        s->bulk_tokens -= 1;
+    }
+    struct send_req *q = xcalloc(1, sizeof *q);
+    q->s = s, q->chat = ch->id, q->method = method, q->bulk = bulk;
+    struct buf url = BUF_INIT;
+    buf_printf(&url, "%s/bot%s/%s", tg__opt.api_url, tg__opt.token, m->valuestring);
+    q->url = buf_detach(&url, NULL);
+    char *body = cJSON_PrintUnformatted(p);
+    q->body = xstrdup(body);
+    cJSON_free(body);
+    cJSON_Delete(root);
+    static const char *const headers[] = {"Content-Type: application/json", NULL};
+    struct httpc_request req = {.method = "POST", .url = q->url, .headers = headers, .body = q->body,
+                                .body_len = strlen(q->body), .timeout_ms = 30000};
+    if (httpc_send(app_httpc(s->a), &req, on_reply, q) < 0) {
+        xfree(q->url), xfree(q->body), xfree(q);
+        ch->next_ms = app_now_ms() + 1000;
+        s->calls[method][ST_NET]++;
+        return 1;
+    }
+    if (tg__opt.rate_global > 0)
+        s->tokens -= 1;
+    ch->inflight = 1;
+    s->inflight++;
+    return 0;
+}
+
+/* One turn over the chats in line. */
+static void on_timer(uv_timer_t *t)
+{
+    struct tg_send *s = t->data;
+    s->timer_armed = 0;
+    if (!app_is_master(s->a))
+        return; /* a replica sends nothing; app_on_role rewakes us */
+    int64_t now = app_now_ms();
+    refill(s, now);
+    if (now - s->last_gc > 10000) {
+        s->last_gc = now;
+        tab_rebuild(s, s->cap, now);
+    }
+    int offline = !tg__opt.token || !*tg__opt.token || !app_httpc(s->a);
+    struct buf entry = BUF_INIT;
+    struct chat *waiting = NULL, **wtail = &waiting;
+    int64_t due = INT64_MAX;
+    struct chat *ch;
+    int budget = 4096; /* bounded work per turn; the rest in the next */
+    while (budget-- > 0 && (ch = s->head)) {
+        if (!offline) {
+            if (now < s->pause_until) {
+                due = s->pause_until;
+                break;
+            }
+            if (s->inflight >= tg__opt.max_inflight) {
+                due = INT64_MAX; /* a reply re-arms */
+                break;
+            }
+            if (tg__opt.rate_global > 0 && s->tokens < 1) {
+                s->waits[W_GLOBAL]++;
+                int64_t w = now + wait_for_token(s->tokens, tg__opt.rate_global);
+                due = w < due ? w : due;
+                break;
+            }
+        }
+        fifo_pop(s);
+        if (ch->inflight)
+            continue; /* its reply puts it back */
+        if (!offline && ch->next_ms > now) {
+            s->waits[W_CHAT]++;
+            due = ch->next_ms < due ? ch->next_ms : due;
+            ch->queued = 1, ch->next = NULL, *wtail = ch, wtail = &ch->next;
+            continue;
+        }
+        int rc = send_head(s, ch, &entry);
+        if (rc == 1) {
+            s->waits[W_BULK]++;
+            int64_t w = now + (tg__opt.rate_bulk > 0 ? wait_for_token(s->bulk_tokens, tg__opt.rate_bulk) : 1000);
+            due = w < due ? w : due;
+            ch->queued = 1, ch->next = NULL, *wtail = ch, wtail = &ch->next;
+        } else if (rc == 0 && !ch->inflight) {
+            fifo_push(s, ch); /* offline or dropped: next call in a later round */
+        }
+    }
+    buf_release(&entry);
+    /* Chats that must wait go to the front, in their order. */
+    if (waiting) {
+        *wtail = s->head;
+        s->head = waiting;
+        if (!s->tail)
+            for (s->tail = waiting; s->tail->next; s->tail = s->tail->next)
+                ;
+    }
+    if (budget <= 0 && s->head)
+        due = now;
+    else if (s->head && due == INT64_MAX && s->inflight < tg__opt.max_inflight && offline)
+        due = now;
+    if (due != INT64_MAX)
+        arm(s, due, now);
+}
+
+/* ---- the interface ---------------------------------------------------------- */
+
+void tg_send_wake(struct tg_send *s, int64_t chat)
+{
+    struct chat *ch = chat_get(s, chat);
+    if (!ch->inflight)
+        fifo_push(s, ch);
+    int64_t now = app_now_ms();
+    arm(s, ch->next_ms > now ? ch->next_ms : now, now);
+}
+
+struct tg_send *tg_send_new(struct app *a)
+{
+    struct tg_send *s = xcalloc(1, sizeof *s);
+    s->a = a;
+    s->e = app_engine(a);
+    s->cap = 1024;
+    s->tab = xcalloc(s->cap, sizeof *s->tab);
+    s->tokens = bucket_cap(tg__opt.rate_global);
+    s->bulk_tokens = bucket_cap(tg__opt.rate_bulk);
+    s->refill_ms = s->last_gc = app_now_ms();
+    metrics_hist_init_latency(&s->api_latency);
+    uv_timer_init(app_loop(a), &s->timer);
+    s->timer.data = s;
+    return s;
+}
+
+static void on_timer_closed(uv_handle_t *h)
+{
+    struct tg_send *s = h->data;
+    s->timer_closed = 1;
+    maybe_free(s);
+}
+
+void tg_send_free(struct tg_send *s)
+{
+    s->stopping = 1;
+    uv_timer_stop(&s->timer);
+    uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+}
+
+void tg_send_metrics(struct tg_send *s, struct buf *out)
+{
+    metrics_family(out, "obentchi_bot_api_calls_total", "counter", "Bot API calls by method and outcome");
+    for (int m = 0; m < M__N; m++)
+        for (int st = 0; st < ST__N; st++)
+            if (s->calls[m][st])
+                metrics_sample_int(out, "obentchi_bot_api_calls_total",
+                                   (const char *const[]){"method", method_names[m], "status", status_names[st], NULL},
+                                   (int64_t)s->calls[m][st]);
+    metrics_family(out, "obentchi_bot_api_call_duration_seconds", "histogram", "Bot API call latency");
+    metrics_hist_write(out, "obentchi_bot_api_call_duration_seconds", NULL, &s->api_latency);
+    metrics_family(out, "obentchi_bot_ratelimit_waits_total", "counter",
+                   "Times the sender held a call back for a rate limit, by limit");
+    for (int w = 0; w < W__N; w++)
+        metrics_sample_int(out, "obentchi_bot_ratelimit_waits_total", (const char *const[]){"limit", wait_names[w], NULL},
+                           (int64_t)s->waits[w]);
+    metrics_family(out, "obentchi_bot_outbox_depth", "gauge", "Bot API calls waiting in outboxes");
+    metrics_sample_int(out, "obentchi_bot_outbox_depth", NULL, bot_outbox_depth(s->a));
+    metrics_family(out, "obentchi_bot_api_inflight", "gauge", "Bot API calls in flight");
+    metrics_sample_int(out, "obentchi_bot_api_inflight", NULL, s->inflight);
+}

@@ -1,0 +1,21 @@
+/* tg_send.h: the outbox sender (tg_send.c), for tg.c only. */
+#ifndef BOT_TG_SEND_H
+#define BOT_TG_SEND_H
+
+#include <stdint.h>
+
+#include "base/buf.h"
+
+struct app;
+struct tg_send;
+
+/* On the loop, after the app's client exists. */
+struct tg_send *tg_send_new(struct app *a);
+/* chat has something in its outbox (loop thread). */
+void tg_send_wake(struct tg_send *s, int64_t chat);
+/* Closes the timer; the state goes once no request is in flight. */
+void tg_send_free(struct tg_send *s);
+/* Prometheus families of the sender. */
+void tg_send_metrics(struct tg_send *s, struct buf *out);
+
+#endif
