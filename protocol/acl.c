@@ -586,7 +586,7 @@ void acl_config_users_format(struct buf *out)
         for (int i = 0; i < p->argc; i++)
             buf_printf(out, "%s%s", i ? " " : "", p->argv[i]);
         if (p->next)
-            buf_putc(out, '\n');
+            buf_puts(out, "\nuser "); /* CONFIG REWRITE writes "user " + this: one line each */
     }
 }
 

@@ -43,7 +43,8 @@ int acl_setuser(const char *name, size_t nlen, int nrules, const struct eng_str 
 int acl_config_user(int argc, const char *const *argv, char *err, size_t errlen);
 /* Forgets the lines kept (a source that repeats `user` starts over). */
 void acl_config_users_clear(void);
-/* The `user` lines kept, one per line, for CONFIG REWRITE. */
+/* The `user` lines kept, for CONFIG REWRITE: "a on ...\nuser b on ..." (the
+ * rewrite puts "user " in front).  ACL SETUSER's changes are not in it. */
 void acl_config_users_format(struct buf *out);
 /* Where requirepass lives: applied to "default" when the ACL starts, after
  * the `user` lines (requirepass wins), and by CONFIG SET requirepass. */

@@ -297,7 +297,8 @@ const struct cmd_def *cmd_lookup_full(const char *name, size_t n)
  * commands, well after the configuration is read) and applied where client
  * requests are resolved: the old name is unknown, the new one runs the
  * command.  Internal lookups (COMMAND INFO, MULTI's checks) keep the real
- * names.  Set at start only (the option is immutable). */
+ * names, and so does the master's stream on a replica (cmd_resolve).  Set
+ * at start only (the option is immutable). */
 #define MAX_RENAMES 64
 static struct {
     char from[32], to[32]; /* to[0] == 0: disabled */
@@ -328,7 +329,7 @@ int cmd_rename_add(const char *from, const char *to, char *err, size_t errlen)
 void cmd_renames_format(struct buf *out)
 {
     for (int i = 0; i < nrenames; i++)
-        buf_printf(out, "%s%s \"%s\"", i ? "\n" : "", renames[i].from, renames[i].to);
+        buf_printf(out, "%s%s \"%s\"", i ? "\nrename-command " : "", renames[i].from, renames[i].to);
 }
 
 static const struct cmd_def *lookup_renamed(const char *name, size_t n)
@@ -342,9 +343,24 @@ static const struct cmd_def *lookup_renamed(const char *name, size_t n)
     return cmd_lookup(name, n);
 }
 
+static const struct cmd_def *resolve(const struct cmd_def *c, int argc, const struct eng_str *argv,
+                                     const struct cmd_def **container);
+
+const struct cmd_def *cmd_resolve_client(int argc, const struct eng_str *argv, const struct cmd_def **container)
+{
+    if (!nrenames)
+        return cmd_resolve(argc, argv, container);
+    return resolve(lookup_renamed(argv[0].p, argv[0].n), argc, argv, container);
+}
+
 const struct cmd_def *cmd_resolve(int argc, const struct eng_str *argv, const struct cmd_def **container)
 {
-    const struct cmd_def *c = nrenames ? lookup_renamed(argv[0].p, argv[0].n) : cmd_lookup(argv[0].p, argv[0].n);
+    return resolve(cmd_lookup(argv[0].p, argv[0].n), argc, argv, container);
+}
+
+static const struct cmd_def *resolve(const struct cmd_def *c, int argc, const struct eng_str *argv,
+                                     const struct cmd_def **container)
+{
     *container = NULL;
     if (!c || argc < 2 || !c->nsubs)
         return c; /* a container alone runs as itself (COMMAND) or fails its arity */

@@ -241,7 +241,8 @@ static int dispatch(struct client *c, int argc, const struct eng_str *argv)
     struct call k = {.srv = srv, .cl = c, .argc = argc, .argv = argv, .out = &c->obuf, .proto = c->proto};
     /* CONFIG GET runs as the subcommand config|get: its own arity, flags,
      * keys and statistics (Redis 7's lookupCommand). */
-    const struct cmd_def *container, *cmd = cmd_resolve(argc, argv, &container);
+    const struct cmd_def *container, *cmd = c->flags & CL_MASTER ? cmd_resolve(argc, argv, &container)
+                                                                 : cmd_resolve_client(argc, argv, &container);
     k.cmd = cmd;
     c->last_cmd = cmd; /* NULL when unknown: CLIENT LIST shows cmd=NULL, as Redis */
     if (!cmd) {

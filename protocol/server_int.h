@@ -109,11 +109,13 @@ const struct cmd_def *cmd_lookup_full(const char *name, size_t n);
  * subcommand when argv[1] names one.  NULL for an unknown command, and for an
  * unknown subcommand with *container set to the command that lacks it. */
 const struct cmd_def *cmd_resolve(int argc, const struct eng_str *argv, const struct cmd_def **container);
+/* cmd_resolve with rename-command applied: what a client's request runs. */
+const struct cmd_def *cmd_resolve_client(int argc, const struct eng_str *argv, const struct cmd_def **container);
 /* rename-command (the config): clients call `from` as `to` ("" disables
- * it); cmd_resolve applies it.  Start-up only.  0, or -1 with err. */
+ * it); cmd_resolve_client applies it.  Start-up only.  0, or -1 with err. */
 int cmd_rename_add(const char *from, const char *to, char *err, size_t errlen);
 void cmd_renames_clear(void);
-void cmd_renames_format(struct buf *out); /* "from \"to\"" lines */
+void cmd_renames_format(struct buf *out); /* CONFIG REWRITE's: "a \"b\"\nrename-command c \"\"" */
 
 /* ---- clients ------------------------------------------------------------- */
 
