@@ -39,6 +39,7 @@ struct wiring {
     struct repl *repl;
     struct repl_snap *snap;
     struct app *app;
+    struct server_repl_ops ops;
 };
 static void set_loading(void *ud, int on)
 {
@@ -50,6 +51,13 @@ static uint64_t snap_repl_offset(void *ud) { return repl_offset_of(((struct wiri
 static void on_role_change(void *ud, int is_master) { app_set_role(((struct wiring *)ud)->app, is_master); }
 static int server_turns(void *ud) { return server_alive(((struct wiring *)ud)->srv, 5000); }
 static void replica_status(void *ud, struct buf *out) { repl_status_text(((struct wiring *)ud)->repl, out); }
+/* INFO sections for the operator API: replication's, then the snapshots'. */
+static void info_text(void *ud, const char *section, struct buf *out)
+{
+    struct wiring *w = ud;
+    w->ops.info(w->ops.ud, section, out);
+    repl_snap_info(w->snap, section, out);
+}
 static void collect_server(void *ud, struct buf *out) { server_metrics(((struct wiring *)ud)->srv, out); }
 static void collect_repl(void *ud, struct buf *out) { repl_metrics(((struct wiring *)ud)->repl, out); }
 static void collect_snap(void *ud, struct buf *out) { repl_snap_metrics(((struct wiring *)ud)->snap, out); }
@@ -127,12 +135,12 @@ int main(int argc, char **argv)
     struct server_repl_ops ops;
     repl_ops(repl, &ops);
     server_set_repl_ops(srv, &ops);
-    struct wiring wiring = {srv, repl, snap, app};
+    struct wiring wiring = {srv, repl, snap, app, ops};
     /* The bot: its listener binds here (a port in use stops the start), its
      * parts start on its own thread; it acts only while this node is a master
      * that has loaded its data. */
     app_set_health_env(app, &(struct app_health_env){.ud = &wiring, .server_alive = server_turns,
-                                                     .replica_status = replica_status});
+                                                     .replica_status = replica_status, .info = info_text});
     app_add_collector(app, collect_server, &wiring);
     app_add_collector(app, collect_repl, &wiring);
     app_add_collector(app, collect_snap, &wiring);

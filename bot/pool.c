@@ -32,7 +32,10 @@
 #include "queue_int.h"
 #include "set.h"
 
-enum { MAX_POOLS = 16, CLAIM_BATCH = 16 };
+/* CLAIM_BATCH jobs claimed under one lock; up to FIN_BATCH finished jobs
+ * completed in one locked step; a flush turn runs at most FLUSH_BUDGET jobs
+ * before it lets the loop look at its sockets again. */
+enum { MAX_POOLS = 16, CLAIM_BATCH = 128, FIN_BATCH = 256, FLUSH_BUDGET = 4096 };
 
 struct pool;
 
@@ -40,10 +43,14 @@ struct pool;
 struct slot {
     struct bot_job job;
     struct pool *p;
-    struct buf payload;
-    struct slot *prev, *next;
-    uv_timer_t timer; /* the no-op handler's delay */
+    struct buf payload;       /* kept (emptied) while the slot is free */
+    struct slot *prev, *next; /* running list; next links the free list */
+    uv_timer_t timer;         /* the no-op handler's delay (initialised once) */
     int timer_used;
+    int done;                 /* bot_job_done called: waits for the flush */
+    struct slot *fin_next;
+    struct buf result;
+    int has_result;
 };
 
 struct pool {
@@ -54,6 +61,8 @@ struct pool {
     int min, max, workers, busy, peak_busy;
     int64_t finished_in_interval;
     struct slot running; /* list head */
+    struct slot *free_slots;
+    struct slot *fin_head, *fin_tail; /* done, not yet written (the flush's) */
     uv_timer_t kick;
 };
 
@@ -63,6 +72,7 @@ struct queue_part {
     int npools;
     int master;
     uv_timer_t poll, lease, scale;
+    uv_idle_t flush; /* runs while pools have finished jobs to write */
     int closing, pending_closes;
 };
 
@@ -138,15 +148,41 @@ static void copy_str(char *dst, size_t cap, const char *src)
     dst[n] = 0;
 }
 
-static struct slot *slot_new(struct pool *p, struct queue_claim *cl)
+/* A slot off the free list (or a new one), its payload buffer empty. */
+static struct slot *slot_get(struct pool *p)
 {
-    struct slot *s = xcalloc(1, sizeof *s);
+    struct slot *s = p->free_slots;
+    if (s) {
+        p->free_slots = s->next;
+        return s;
+    }
+    s = xcalloc(1, sizeof *s);
     s->p = p;
+    return s;
+}
+
+/* Back to the free list; big buffers are let go. */
+static void slot_put(struct pool *p, struct slot *s)
+{
+    if (s->payload.cap > 65536)
+        buf_release(&s->payload);
+    if (s->result.cap > 65536)
+        buf_release(&s->result);
+    buf_reset(&s->payload);
+    buf_reset(&s->result);
+    s->done = s->has_result = 0;
+    s->next = p->free_slots;
+    p->free_slots = s;
+}
+
+/* A claimed job into a slot (its payload buffer already holds the payload). */
+static void slot_start(struct pool *p, struct slot *s, struct queue_claim *cl)
+{
     copy_str(s->job.queue, sizeof s->job.queue, p->name);
     copy_str(s->job.id, sizeof s->job.id, cl->id);
     copy_str(s->job.idem, sizeof s->job.idem, cl->idem);
     copy_str(s->job.last_error, sizeof s->job.last_error, cl->last_error);
-    s->payload = cl->payload; /* taken */
+    s->payload = cl->payload; /* the slot's own buffer, maybe grown */
     s->job.payload = s->payload.p ? s->payload.p : "";
     s->job.payload_len = s->payload.len;
     s->job.attempts = cl->attempts;
@@ -154,15 +190,15 @@ static struct slot *slot_new(struct pool *p, struct queue_claim *cl)
     s->job.created_ms = cl->created_ms;
     s->job.started_ms = cl->started_ms;
     slot_link(p, s);
-    return s;
 }
 
 static void slot_free_cb(uv_handle_t *h) { xfree(h->data); }
 
-static void slot_free(struct slot *s)
+/* For good (the part stops). */
+static void slot_destroy(struct slot *s)
 {
-    slot_unlink(s);
     buf_release(&s->payload);
+    buf_release(&s->result);
     if (s->timer_used) {
         s->timer.data = s;
         uv_close((uv_handle_t *)&s->timer, slot_free_cb);
@@ -171,8 +207,8 @@ static void slot_free(struct slot *s)
     }
 }
 
-/* Claims up to what the free slots can take, in batches under one lock,
- * and hands each job to the handler. */
+/* Claims up to what the free slots can take, in batches under one lock
+ * (one pop, one ZADD of the leases), and hands each job to the handler. */
 static void fill(struct pool *p)
 {
     struct queue_part *qp = p->qp;
@@ -184,21 +220,30 @@ static void fill(struct pool *p)
         if (want > CLAIM_BATCH)
             want = CLAIM_BATCH;
         struct queue_claim cl[CLAIM_BATCH];
+        struct slot *ss[CLAIM_BATCH];
+        for (int i = 0; i < want; i++) {
+            ss[i] = slot_get(p);
+            cl[i].payload = ss[i]->payload;
+        }
         struct eng_ctx c;
         eng_ctx_init(&c, e, 0);
         queue__lock(&c, p->name);
         eng_journal_multi(&c, 1);
-        while (got < want && queue__claim(&c, p->name, queue__opts.lease_ms, &cl[got]) == 1)
-            got++;
+        got = queue__claim_batch(&c, p->name, queue__opts.lease_ms, cl, want);
         eng_journal_multi(&c, 0);
         eng_unlock(&c);
-        for (int i = 0; i < got; i++) {
-            struct slot *s = slot_new(p, &cl[i]);
-            p->busy++;
-            if (p->busy > p->peak_busy)
-                p->peak_busy = p->busy;
-            p->fn(p->ud, qp->a, &s->job);
+        for (int i = got; i < want; i++) { /* not needed this time */
+            ss[i]->payload = cl[i].payload;
+            slot_put(p, ss[i]);
         }
+        for (int i = 0; i < got; i++) {
+            slot_start(p, ss[i], &cl[i]);
+            p->busy++;
+        }
+        if (p->busy > p->peak_busy)
+            p->peak_busy = p->busy;
+        for (int i = 0; i < got; i++)
+            p->fn(p->ud, qp->a, &ss[i]->job);
         if (got < want)
             break;
     }
@@ -212,11 +257,82 @@ static void finish(struct slot *s, int rc, const char *what)
     if (rc == 0)
         log_warn("job finish ignored", "queue=%s id=%s attempt=%d action=%s reason=\"not active: lease ran out\"",
                  p->name, s->job.id, s->job.attempts, what);
-    slot_free(s);
+    slot_unlink(s);
+    slot_put(p, s);
     p->busy--;
     p->finished_in_interval++;
     publish(p);
     pool__kick(p->qp, p->name);
+}
+
+/* Writes the pool's finished jobs, FIN_BATCH per locked step (one MULTI/EXEC
+ * each), frees their slots and claims more.  Returns how many it wrote. */
+static int flush_pool(struct pool *p)
+{
+    int total = 0;
+    while (p->fin_head) {
+        struct slot *ss[FIN_BATCH];
+        struct queue_fin fj[FIN_BATCH];
+        int n = 0;
+        while (n < FIN_BATCH && p->fin_head) {
+            struct slot *s = p->fin_head;
+            p->fin_head = s->fin_next;
+            ss[n] = s;
+            fj[n] = (struct queue_fin){.id = s->job.id, .result = s->has_result ? s->result.p : NULL,
+                                       .token = s->job.attempts};
+            n++;
+        }
+        if (!p->fin_head)
+            p->fin_tail = NULL;
+        struct eng_ctx c;
+        eng_ctx_init(&c, app_engine(p->qp->a), 0);
+        queue__lock(&c, p->name);
+        eng_journal_multi(&c, 1);
+        queue__done_batch(&c, p->name, fj, n);
+        eng_journal_multi(&c, 0);
+        eng_unlock(&c);
+        for (int i = 0; i < n; i++) {
+            if (fj[i].rc == 0)
+                log_warn("job finish ignored",
+                         "queue=%s id=%s attempt=%d action=done reason=\"not active: lease ran out\"", p->name,
+                         ss[i]->job.id, ss[i]->job.attempts);
+            slot_unlink(ss[i]);
+            slot_put(p, ss[i]);
+        }
+        p->busy -= n;
+        p->finished_in_interval += n;
+        total += n;
+    }
+    if (total) {
+        publish(p);
+        fill(p);
+    }
+    return total;
+}
+
+static int any_finished(struct queue_part *qp)
+{
+    for (int i = 0; i < qp->npools; i++)
+        if (qp->pools[i]->fin_head)
+            return 1;
+    return 0;
+}
+
+/* The flush turn: finished jobs are written together, once per loop turn
+ * (a handler that finishes at once, as the no-op one, gets its next jobs in
+ * the same turn, up to FLUSH_BUDGET). */
+static void flush_cb(uv_idle_t *h)
+{
+    struct queue_part *qp = h->data;
+    int done = 0, n;
+    do {
+        n = 0;
+        for (int i = 0; i < qp->npools; i++)
+            n += flush_pool(qp->pools[i]);
+        done += n;
+    } while (n > 0 && done < FLUSH_BUDGET);
+    if (!any_finished(qp))
+        uv_idle_stop(h);
 }
 
 #define STEP_BEGIN(p, c)                       \
@@ -228,18 +344,35 @@ static void finish(struct slot *s, int rc, const char *what)
     eng_journal_multi(&c, 0); \
     eng_unlock(&c)
 
+/* Done is written by the flush turn, together with the other jobs finished
+ * in this loop turn (one locked step, one MULTI/EXEC); the slot stays busy
+ * (and its lease renewed) until then. */
 void bot_job_done(struct app *a, struct bot_job *job, const char *result_json)
 {
     struct slot *s = (struct slot *)job;
-    STEP_BEGIN(s->p, c);
-    int rc = queue__done(&c, job->queue, job->id, result_json, job->attempts);
-    STEP_END(c);
-    finish(s, rc, "done");
+    struct pool *p = s->p;
+    if (s->done)
+        return;
+    s->done = 1;
+    buf_reset(&s->result);
+    s->has_result = result_json != NULL;
+    if (result_json)
+        buf_puts(&s->result, result_json);
+    s->fin_next = NULL;
+    if (p->fin_tail)
+        p->fin_tail->fin_next = s;
+    else
+        p->fin_head = s;
+    p->fin_tail = s;
+    if (!uv_is_active((uv_handle_t *)&p->qp->flush))
+        uv_idle_start(&p->qp->flush, flush_cb);
 }
 
 void bot_job_fail(struct app *a, struct bot_job *job, const char *error, int permanent, int64_t retry_in_ms)
 {
     struct slot *s = (struct slot *)job;
+    if (s->done)
+        return; /* finished already: done waits for the flush */
     STEP_BEGIN(s->p, c);
     int rc = queue__fail(&c, job->queue, job->id, error, permanent, retry_in_ms, job->attempts);
     STEP_END(c);
@@ -255,6 +388,8 @@ void bot_job_fail(struct app *a, struct bot_job *job, const char *error, int per
 void bot_job_later(struct app *a, struct bot_job *job, int64_t delay_ms, const char *note)
 {
     struct slot *s = (struct slot *)job;
+    if (s->done)
+        return; /* finished already: done waits for the flush */
     STEP_BEGIN(s->p, c);
     int rc = queue__later(&c, job->queue, job->id, delay_ms, note);
     STEP_END(c);
@@ -276,7 +411,8 @@ static void noop_handler(void *ud, struct app *a, struct bot_job *job)
         bot_job_done(a, job, NULL);
         return;
     }
-    uv_timer_init(app_loop(a), &s->timer);
+    if (!s->timer_used)
+        uv_timer_init(app_loop(a), &s->timer);
     s->timer_used = 1;
     s->timer.data = s;
     uv_timer_start(&s->timer, noop_timer_cb, (uint64_t)queue__opts.noop_delay_ms, 0);
@@ -333,13 +469,15 @@ static void scale_one(struct pool *p)
     int from = p->workers, to = from;
     char reason[160];
     int64_t oldest_ms = (int64_t)(st.oldest_wait_s * 1000);
-    if (st.waiting > 0 && (p->busy >= p->workers || oldest_ms >= queue__opts.scale_wait_ms)) {
+    /* all slots busy at some time in the interval (peak_busy: a handler that
+     * finishes within a loop turn is never busy when this timer runs) */
+    if (st.waiting > 0 && (p->peak_busy >= p->workers || oldest_ms >= queue__opts.scale_wait_ms)) {
         int64_t need = p->busy + st.waiting;
         to = (int)(need > 2 * (int64_t)from ? (need > p->max ? p->max : need) : 2 * from);
         if (to > p->max)
             to = p->max;
         snprintf(reason, sizeof reason, "backlog: %lld waiting, oldest %.3f s, %d of %d busy", (long long)st.waiting,
-                 st.oldest_wait_s, p->busy, from);
+                 st.oldest_wait_s, p->peak_busy, from);
     } else if (st.waiting == 0 && p->peak_busy <= from / 2) {
         to = from / 2 > p->peak_busy ? from / 2 : p->peak_busy;
         if (to < p->min)
@@ -565,7 +703,8 @@ struct queue_part *pool__part_new(struct app *a)
     uv_timer_init(loop, &qp->poll);
     uv_timer_init(loop, &qp->lease);
     uv_timer_init(loop, &qp->scale);
-    qp->poll.data = qp->lease.data = qp->scale.data = qp;
+    uv_idle_init(loop, &qp->flush);
+    qp->poll.data = qp->lease.data = qp->scale.data = qp->flush.data = qp;
     uint64_t lease_every = (uint64_t)(queue__opts.lease_ms / 4 > 1000 ? 1000 : queue__opts.lease_ms / 4);
     if (lease_every < 10)
         lease_every = 10;
@@ -599,14 +738,24 @@ static void pool_closed(uv_handle_t *h)
  * and they are retried (a handler in flight is told nothing more). */
 void pool__part_free(struct queue_part *qp)
 {
-    qp->closing = 1;
-    qp->pending_closes = 3 + qp->npools;
+    qp->closing = 1; /* fill claims nothing more */
+    qp->pending_closes = 4 + qp->npools;
     for (int i = 0; i < qp->npools; i++) {
         struct pool *p = qp->pools[i];
-        while (p->running.next != &p->running)
-            slot_free(p->running.next);
+        flush_pool(p); /* jobs done are written, not left to their leases */
+        while (p->running.next != &p->running) {
+            struct slot *s = p->running.next;
+            slot_unlink(s);
+            slot_destroy(s);
+        }
+        while (p->free_slots) {
+            struct slot *s = p->free_slots;
+            p->free_slots = s->next;
+            slot_destroy(s);
+        }
         uv_close((uv_handle_t *)&p->kick, pool_closed);
     }
+    uv_close((uv_handle_t *)&qp->flush, part_closed);
     uv_close((uv_handle_t *)&qp->poll, part_closed);
     uv_close((uv_handle_t *)&qp->lease, part_closed);
     uv_close((uv_handle_t *)&qp->scale, part_closed);

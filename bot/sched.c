@@ -193,7 +193,8 @@ static int set_schedule(const struct cfg_option *o, int argc, const char *const 
     if (!append)
         confs_clear();
     confs.v = xrealloc(confs.v, sizeof *v * (size_t)(confs.n + n + 1));
-    memcpy(confs.v + confs.n, v, sizeof *v * (size_t)n);
+    if (n)
+        memcpy(confs.v + confs.n, v, sizeof *v * (size_t)n);
     confs.n += n;
     xfree(v);
     return 0;

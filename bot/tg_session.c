@@ -68,9 +68,11 @@ int tg_user_touch(struct eng_ctx *c, int64_t uid, const char *lang, const char *
     snprintf(nm, sizeof nm, "%s", name ? name : "");
     int exists = eng_exists(c, S(key));
     int64_t added;
-    if (exists) {
+    struct eng_str cur;
+    /* The ledger may have made the hash first (LEDGER.CREDIT before the
+     * user's first update): registered means it has an id. */
+    if (exists && eng_hget(c, S(key), S("id"), &cur) == 0) {
         struct eng_str fv[] = {{S("lang")}, {S(lang)}, {S("name")}, {S(nm)}, {S("active")}, {S("1")}};
-        struct eng_str cur;
         /* Write only what changed: every write is journaled and replicated. */
         int same = 1;
         for (int i = 0; i < 3 && same; i++)
@@ -87,7 +89,7 @@ int tg_user_touch(struct eng_ctx *c, int64_t uid, const char *lang, const char *
                            {S(nm)},        {S("created")}, {S(created)}, {S("referrer")}, {S(ref)},
                            {S("active")},  {S("1")}, {S("balance")}, {S("0")}, {S("held")},
                            {S("0")}};
-    eng_hset(c, S(key), fv, 8, &added);
+    eng_hset(c, S(key), fv, exists ? 6 : 8, &added); /* never reset a balance the ledger holds */
     return 1;
 }
 

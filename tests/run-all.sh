@@ -1,7 +1,10 @@
 #!/bin/sh
 # tests/run-all.sh BUILD ASAN_BUILD: every test of the project, in order:
-#   1. unit tests (cmocka, via meson) on the optimised build,
-#   2. the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer,
+#   1. unit tests (cmocka, via meson) on the optimised build, with the fuzz
+#      corpus replays (meson suite 'fuzz': every file of every corpus under
+#      protocol/fuzz, replication/fuzz, bot/fuzz fed once to its target),
+#   2. the same under AddressSanitizer + UndefinedBehaviorSanitizer (so every
+#      corpus is replayed under the sanitizers; `make fuzz` fuzzes),
 #   3. integration tests (pytest) driving the real server with redis-cli,
 #      redis-benchmark and redis-py, against the optimised build and then
 #      against the sanitizer build (any sanitizer report fails the run).
@@ -55,7 +58,7 @@ PYEOF
 }
 
 run_unit "$BUILD"
-run_unit "$ASAN"
+run_unit "$ASAN" # includes the corpus replays under ASan/UBSan (suite 'fuzz')
 run_integration "$BUILD"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     OBENTCHI_SANITIZED=1 run_integration "$ASAN"

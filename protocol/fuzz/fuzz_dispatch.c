@@ -53,7 +53,10 @@ static void setup(void)
     sc->shards = 2;
     sc->slowlog_log_slower_than = 0; /* every command through the slow log (argument copies) */
     sc->slowlog_max_len = 8;
-    struct eng_config ec = {.nshards = 2, .ndb = 16, .maxmemory_samples = 5};
+    /* small values: SETRANGE k 500000000 x must not make each run slow */
+    sc->proto_max_bulk_len = 1 << 20;
+    sc->maxmemory = 256 << 20;
+    struct eng_config ec = {.nshards = 2, .ndb = 16, .maxmemory = sc->maxmemory, .maxmemory_samples = 5};
     E = eng_new(&ec);
     server_options_bind_engine(E);
     S = server_new(sc, CONF, NULL, E, err, sizeof err);
