@@ -3,8 +3,13 @@
  * which sockets to watch (CURLMOPT_SOCKETFUNCTION -> uv_poll) and when to
  * wake it (CURLMOPT_TIMERFUNCTION -> uv_timer); the loop reports readiness
  * back with curl_multi_socket_action().  The multi handle keeps connections
- * open between requests (keep-alive, TLS sessions), and finished easy
- * handles are kept for reuse.
+ * open between requests (keep-alive, TLS sessions).
+ *
+ * Per request, as little as possible is built anew: finished requests go
+ * to a spare list whole (the easy handle, reset; the request and answer
+ * buffers with their capacity; the header list, kept as long as the next
+ * request on it asks for the same header lines, which the Bot API calls
+ * do), so a steady stream of calls allocates next to nothing here.
  *
  * Callbacks are only ever called from our libuv callbacks (or httpc_free),
  * never from inside a curl callback, so a callback may start new requests. */
@@ -20,13 +25,14 @@
 #include "httpc.h"
 
 #define HTTPC_DEFAULT_TIMEOUT_MS 10000
-#define HTTPC_SPARE_EASY 16
+#define HTTPC_SPARE 256 /* finished requests kept for reuse */
 
 struct hreq {
     struct httpc *h;
     CURL *easy;
-    struct curl_slist *headers;
-    struct buf body;
+    struct curl_slist *headers; /* "Expect:" then the request's lines */
+    struct buf body;            /* the answer */
+    struct buf post;            /* the request body (CURLOPT_POSTFIELDS points here) */
     char errbuf[CURL_ERROR_SIZE];
     httpc_cb *cb;
     void *ud;
@@ -48,7 +54,7 @@ struct httpc {
     struct hreq *inflight;
     int ninflight;
     struct hsock *socks;
-    CURL *spare[HTTPC_SPARE_EASY];
+    struct hreq *spare[HTTPC_SPARE]; /* finished, reset, for reuse */
     int nspare;
     int open_handles; /* timer + polls: the struct goes when the last closes */
     int freeing;
@@ -65,6 +71,16 @@ static void handle_closed(struct httpc *h)
 
 /* ---- finishing requests -------------------------------------------------- */
 
+static void hreq_destroy(struct hreq *r)
+{
+    if (r->easy)
+        curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->headers);
+    buf_release(&r->body);
+    buf_release(&r->post);
+    xfree(r);
+}
+
 static void hreq_release(struct hreq *r, int reuse)
 {
     struct httpc *h = r->h;
@@ -74,17 +90,31 @@ static void hreq_release(struct hreq *r, int reuse)
         h->inflight = r->next;
     if (r->next)
         r->next->prev = r->prev;
+    r->prev = r->next = NULL;
     h->ninflight--;
     curl_multi_remove_handle(h->multi, r->easy);
-    if (reuse && h->nspare < HTTPC_SPARE_EASY) {
+    if (reuse && !h->freeing && h->nspare < HTTPC_SPARE) {
         curl_easy_reset(r->easy);
-        h->spare[h->nspare++] = r->easy;
+        buf_reset(&r->body);
+        buf_reset(&r->post);
+        r->cb = NULL;
+        r->ud = NULL;
+        h->spare[h->nspare++] = r;
     } else {
-        curl_easy_cleanup(r->easy);
+        hreq_destroy(r);
     }
-    curl_slist_free_all(r->headers);
-    buf_release(&r->body);
-    xfree(r);
+}
+
+/* 1 when r's header list is "Expect:" followed by exactly lines. */
+static int headers_same(const struct curl_slist *l, const char *const *lines)
+{
+    if (!l || strcmp(l->data, "Expect:"))
+        return 0;
+    l = l->next;
+    for (int i = 0; lines && lines[i]; i++, l = l->next)
+        if (!l || strcmp(l->data, lines[i]))
+            return 0;
+    return l == NULL;
 }
 
 static void hreq_finish(struct hreq *r, CURLcode code)
@@ -249,15 +279,15 @@ int httpc_send(struct httpc *h, const struct httpc_request *req, httpc_cb *cb, v
 {
     if (h->freeing || !req || !req->url || !cb)
         return -1;
-    struct hreq *r = xcalloc(1, sizeof *r);
+    struct hreq *r = h->nspare ? h->spare[--h->nspare] : xcalloc(1, sizeof *r);
+    if (!r->easy && !(r->easy = curl_easy_init())) {
+        hreq_destroy(r);
+        return -1;
+    }
     r->h = h;
     r->cb = cb;
     r->ud = ud;
-    r->easy = h->nspare ? h->spare[--h->nspare] : curl_easy_init();
-    if (!r->easy) {
-        xfree(r);
-        return -1;
-    }
+    r->errbuf[0] = '\0';
     CURL *e = r->easy;
     curl_easy_setopt(e, CURLOPT_URL, req->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, (char *)r);
@@ -271,15 +301,25 @@ int httpc_send(struct httpc *h, const struct httpc_request *req, httpc_cb *cb, v
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     const char *method = req->method ? req->method : "GET";
     if (req->body || strcmp(method, "GET")) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0));
-        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, req->body ? req->body : "");
+        /* the body is copied into r's own buffer (capacity kept across
+         * reuses), which lives until the request ends */
+        buf_reset(&r->post);
+        if (req->body && req->body_len)
+            buf_append(&r->post, req->body, req->body_len);
+        if (!r->post.p)
+            buf_grow(&r->post, 0);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->post.len);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->post.p);
         if (strcmp(method, "POST"))
             curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     }
     /* no "Expect: 100-continue" round trip for bodies over 1 KB */
-    r->headers = curl_slist_append(NULL, "Expect:");
-    for (int i = 0; req->headers && req->headers[i]; i++)
-        r->headers = curl_slist_append(r->headers, req->headers[i]);
+    if (!headers_same(r->headers, req->headers)) {
+        curl_slist_free_all(r->headers);
+        r->headers = curl_slist_append(NULL, "Expect:");
+        for (int i = 0; req->headers && req->headers[i]; i++)
+            r->headers = curl_slist_append(r->headers, req->headers[i]);
+    }
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
     r->next = h->inflight;
     if (h->inflight)
@@ -311,7 +351,7 @@ void httpc_free(struct httpc *h)
         hreq_release(r, 0);
     }
     for (int i = 0; i < h->nspare; i++)
-        curl_easy_cleanup(h->spare[i]);
+        hreq_destroy(h->spare[i]);
     h->nspare = 0;
     /* stop watching first (the polls leave epoll now), then let curl close
      * its cached connections without telling us */

@@ -66,6 +66,10 @@ struct tg_send {
     uint64_t calls[M__N][ST__N];
     uint64_t waits[W__N];
     struct metrics_hist api_latency;
+    /* "<api-url>/bot<token>/", rebuilt when either option changes */
+    struct buf url;
+    size_t url_base;
+    const char *url_api, *url_token;
 };
 
 struct send_req {
@@ -73,7 +77,6 @@ struct send_req {
     int64_t chat;
     int method;
     int bulk;
-    char *url, *body;
 };
 
 static int method_index(const char *m)
@@ -250,6 +253,7 @@ static void maybe_free(struct tg_send *s)
     for (size_t i = 0; i < s->cap; i++)
         xfree(s->tab[i]);
     xfree(s->tab);
+    buf_release(&s->url);
     xfree(s);
 }
 
@@ -260,18 +264,21 @@ static void on_reply(void *ud, const struct httpc_result *r)
     s->inflight--;
     int64_t now = app_now_ms();
     if (s->stopping) {
-        xfree(q->url), xfree(q->body), xfree(q);
+        xfree(q);
         maybe_free(s);
         return;
     }
     struct chat *ch = chat_get(s, q->chat);
     ch->inflight = 0;
     metrics_hist_observe(&s->api_latency, r->total_s);
-    cJSON *root = r->body ? cJSON_ParseWithLength(r->body, r->body_len) : NULL;
+    /* A success needs nothing from the answer; the rest read it for their
+     * description and retry_after. */
+    int ok = r->status >= 200 && r->status < 300;
+    cJSON *root = !ok && r->body ? cJSON_ParseWithLength(r->body, r->body_len) : NULL;
     const cJSON *desc = cJSON_GetObjectItemCaseSensitive(root, "description");
     const char *d = cJSON_IsString(desc) ? desc->valuestring : "";
     int st;
-    if (r->status >= 200 && r->status < 300) {
+    if (ok) {
         st = ST_2XX;
         with_chat_lock(s, q->chat, do_pop, NULL);
         ch->backoff_ms = 0;
@@ -310,7 +317,7 @@ static void on_reply(void *ud, const struct httpc_result *r)
     }
     s->calls[q->method][st]++;
     cJSON_Delete(root);
-    xfree(q->url), xfree(q->body), xfree(q);
+    xfree(q);
     finish(s, ch, now);
 }
 
@@ -321,52 +328,123 @@ static void finish(struct tg_send *s, struct chat *ch, int64_t now)
     arm(s, ch->next_ms > now ? ch->next_ms : now, now);
 }
 
+/* An outbox entry's parts.  Views into the entry's text. */
+struct entry {
+    const char *method; /* NUL-terminated copy in name[] */
+    unsigned flags;
+    const char *params;
+    size_t params_len;
+    char name[48];
+};
+
+/* Reads an entry as bot_outbox_push writes it,
+ *   {"m":"<method>","f":<flags>,"t":<ms>,"p":<params object>}
+ * with a plain method name, by position: no JSON tree for the one shape we
+ * write ourselves.  0, or -1 when the text has another shape. */
+static int entry_fast(const char *p, size_t n, struct entry *e)
+{
+    const char *end = p + n;
+    if (n < 22 || memcmp(p, "{\"m\":\"", 6) || end[-1] != '}')
+        return -1;
+    const char *q = p + 6;
+    size_t k = 0;
+    while (q < end && ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z')) && k < sizeof e->name - 1)
+        e->name[k++] = *q++;
+    if (!k || end - q < 6 || memcmp(q, "\",\"f\":", 6))
+        return -1;
+    e->name[k] = '\0';
+    q += 6;
+    unsigned f = 0;
+    if (q >= end || *q < '0' || *q > '9')
+        return -1;
+    for (; q < end && *q >= '0' && *q <= '9'; q++)
+        f = f * 10 + (unsigned)(*q - '0');
+    if (end - q < 5 || memcmp(q, ",\"t\":", 5))
+        return -1;
+    for (q += 5; q < end && ((*q >= '0' && *q <= '9') || *q == '-'); q++)
+        ;
+    if (end - q < 6 || memcmp(q, ",\"p\":{", 6))
+        return -1;
+    q += 5;
+    e->method = e->name;
+    e->flags = f;
+    e->params = q;
+    e->params_len = (size_t)(end - 1 - q);
+    return 0;
+}
+
+/* Any other shape: a JSON reading (entries left by other versions).  The
+ * params are printed into out.  0, or -1 unreadable. */
+static int entry_slow(const char *p, size_t n, struct entry *e, struct buf *out)
+{
+    cJSON *root = cJSON_ParseWithLength(p, n);
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "m");
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(root, "f");
+    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(root, "p");
+    char *body = NULL;
+    int rc = -1;
+    if (cJSON_IsString(m) && cJSON_IsObject(pp) && (body = cJSON_PrintUnformatted(pp))) {
+        snprintf(e->name, sizeof e->name, "%s", m->valuestring);
+        e->method = e->name;
+        e->flags = cJSON_IsNumber(f) ? (unsigned)f->valuedouble : 0;
+        buf_reset(out);
+        buf_puts(out, body);
+        e->params = out->p;
+        e->params_len = out->len;
+        rc = 0;
+    }
+    cJSON_free(body);
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* The URL of method: the "<api-url>/bot<token>/" part is kept. */
+static const char *method_url(struct tg_send *s, const char *method)
+{
+    if (s->url_api != tg__opt.api_url || s->url_token != tg__opt.token || !s->url.p) {
+        buf_reset(&s->url);
+        buf_printf(&s->url, "%s/bot%s/", tg__opt.api_url, tg__opt.token);
+        s->url_base = s->url.len;
+        s->url_api = tg__opt.api_url, s->url_token = tg__opt.token;
+    }
+    s->url.len = s->url_base;
+    buf_puts(&s->url, method);
+    return s->url.p;
+}
+
 /* Sends the head call of ch (its turn has come).  0 sent (or dropped),
  * 1 it must wait for the bulk bucket, -1 nothing left. */
-static int send_head(struct tg_send *s, struct chat *ch, struct buf *entry)
+static int send_head(struct tg_send *s, struct chat *ch, struct buf *entry, struct buf *scratch)
 {
     if (!peek(s, ch->id, entry))
         return -1;
-    cJSON *root = cJSON_ParseWithLength(entry->p, entry->len);
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "m");
-    const cJSON *f = cJSON_GetObjectItemCaseSensitive(root, "f");
-    const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "p");
-    if (!cJSON_IsString(m) || !cJSON_IsObject(p)) {
+    struct entry e;
+    if (entry_fast(entry->p, entry->len, &e) < 0 && entry_slow(entry->p, entry->len, &e, scratch) < 0) {
         log_warn("outbox entry unreadable, dropped", "chat=%lld", (long long)ch->id);
         with_chat_lock(s, ch->id, do_pop, NULL);
-        cJSON_Delete(root);
         return 0;
     }
-    int bulk = cJSON_IsNumber(f) && ((int)f->valuedouble & BOT_OUT_BULK);
-    int method = method_index(m->valuestring);
+    int bulk = (e.flags & BOT_OUT_BULK) != 0;
+    int method = method_index(e.method);
     if (!tg__opt.token || !*tg__opt.token || !app_httpc(s->a)) {
-        log_info("bot api call (offline)", "method=%s chat=%lld", m->valuestring, (long long)ch->id);
+        log_info("bot api call (offline)", "method=%s chat=%lld", e.method, (long long)ch->id);
         with_chat_lock(s, ch->id, do_pop, NULL);
         s->calls[method][ST_OFFLINE]++;
-        cJSON_Delete(root);
         return 0;
     }
     if (bulk && tg__opt.rate_bulk > 0) {
-        if (s->bulk_tokens < 1) {
-            cJSON_Delete(root);
+        if (s->bulk_tokens < 1)
             return 1;
-        }
         s->bulk_tokens -= 1;
     }
-    struct send_req *q = xcalloc(1, sizeof *q);
-    q->s = s, q->chat = ch->id, q->method = method, q->bulk = bulk;
-    struct buf url = BUF_INIT;
-    buf_printf(&url, "%s/bot%s/%s", tg__opt.api_url, tg__opt.token, m->valuestring);
-    q->url = buf_detach(&url, NULL);
-    char *body = cJSON_PrintUnformatted(p);
-    q->body = xstrdup(body);
-    cJSON_free(body);
-    cJSON_Delete(root);
+    struct send_req *q = xmalloc(sizeof *q);
+    *q = (struct send_req){.s = s, .chat = ch->id, .method = method, .bulk = bulk};
     static const char *const headers[] = {"Content-Type: application/json", NULL};
-    struct httpc_request req = {.method = "POST", .url = q->url, .headers = headers, .body = q->body,
-                                .body_len = strlen(q->body), .timeout_ms = 30000};
+    /* httpc copies the URL and the body: both may be reused right away */
+    struct httpc_request req = {.method = "POST", .url = method_url(s, e.method), .headers = headers,
+                                .body = e.params, .body_len = e.params_len, .timeout_ms = 30000};
     if (httpc_send(app_httpc(s->a), &req, on_reply, q) < 0) {
-        xfree(q->url), xfree(q->body), xfree(q);
+        xfree(q);
         ch->next_ms = app_now_ms() + 1000;
         s->calls[method][ST_NET]++;
         return 1;
@@ -392,7 +470,7 @@ static void on_timer(uv_timer_t *t)
         tab_rebuild(s, s->cap, now);
     }
     int offline = !tg__opt.token || !*tg__opt.token || !app_httpc(s->a);
-    struct buf entry = BUF_INIT;
+    struct buf entry = BUF_INIT, scratch = BUF_INIT;
     struct chat *waiting = NULL, **wtail = &waiting;
     int64_t due = INT64_MAX;
     struct chat *ch;
@@ -423,7 +501,7 @@ static void on_timer(uv_timer_t *t)
             ch->queued = 1, ch->next = NULL, *wtail = ch, wtail = &ch->next;
             continue;
         }
-        int rc = send_head(s, ch, &entry);
+        int rc = send_head(s, ch, &entry, &scratch);
         if (rc == 1) {
             s->waits[W_BULK]++;
             int64_t w = now + (tg__opt.rate_bulk > 0 ? wait_for_token(s->bulk_tokens, tg__opt.rate_bulk) : 1000);
@@ -434,6 +512,7 @@ static void on_timer(uv_timer_t *t)
         }
     }
     buf_release(&entry);
+    buf_release(&scratch);
     /* Chats that must wait go to the front, in their order. */
     if (waiting) {
         *wtail = s->head;

@@ -381,8 +381,8 @@ def test_master_sigkill_under_load_restart_from_snapshot(tmp_path, prov):  # noq
                 ref = "kill-wd-%d-%d" % (uid, i)
                 r.execute_command("LEDGER.WITHDRAW", uid, 10 + i, "KADDR", ref)
                 refs.append(ref)
-        for uid in users:
-            bot.say(uid, "/start")
+        for uid in users:  # credited before their first update (the ledger made the hash): registered all the same
+            bot.say(uid, "/start ref_4242")
         load = Load(srv, rate=0).start()  # RESP only: money requests after the snapshot would be lost with it
         wait_for(lambda: prov.stats()["created"] >= 8 and len(load.acked) > 500, timeout=30, what="payouts and load")
         t_save = time.monotonic()
@@ -407,7 +407,9 @@ def test_master_sigkill_under_load_restart_from_snapshot(tmp_path, prov):  # noq
         missing = [k for (k, v), g in zip(acked, got) if g != v.encode()]
         assert not missing, "%d of %d acknowledged, snapshotted writes lost: %r" % (len(missing), len(acked),
                                                                                  missing[:5])
-        assert r2.hget("user:{u:%d}" % users[0], "id") == str(users[0]).encode()
+        for uid in users:
+            u = r2.hgetall("user:{u:%d}" % uid)
+            assert u.get(b"id") == str(uid).encode() and u.get(b"referrer") == b"4242", u
         queues_idle(r2, timeout=60)
         # every request paid once: the provider keys by request and the restored jobs ask
         # (GET) or get the existing payout (409) before paying again
