@@ -78,25 +78,65 @@ struct row {
 };
 
 enum { NCLASSES = 4 }; /* 2xx 3xx 4xx 5xx */
+enum { API_OUT_KEEP = 64 * 1024 }; /* largest answer buffer kept between requests */
 
 struct api {
     struct app *a;
     uint64_t *counts; /* [row][class] */
     uint64_t unmatched[NCLASSES];
     struct metrics_hist latency;
+    struct buf out; /* answers are built here, reused from request to request */
 };
 
-/* Appends s as a JSON string. */
+/* ---- JSON out ----------------------------------------------------------------
+ * Answers are written straight into the request's buffer, without printf or
+ * a cJSON tree: the look-ups run tens of thousands of times a second
+ * (tools/bench-api), and formatting was most of their user-space time. */
+
+/* Appends a string literal (its length known at compile time). */
+#define LIT(b, s) buf_append((b), (s), sizeof(s) - 1)
+
+static void json_i64(struct buf *b, int64_t v)
+{
+    char t[24];
+    buf_append(b, t, num_fmt_i64(t, v));
+}
+
+/* Appends v as "%.3f" would for the values we hand it (seconds with
+ * millisecond precision, finite); anything else goes through printf. */
+static void json_fixed3(struct buf *b, double v)
+{
+    if (!(v >= 0 && v < 9e15)) {
+        buf_printf(b, "%.3f", v);
+        return;
+    }
+    int64_t ms = (int64_t)(v * 1000 + 0.5);
+    char t[4] = {'.', (char)('0' + ms / 100 % 10), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10)};
+    json_i64(b, ms / 1000);
+    buf_append(b, t, 4);
+}
+
+/* Appends s as a JSON string: runs of plain bytes in one append, '"' and
+ * '\\' escaped, control bytes as \u00XX. */
 static void json_str(struct buf *b, const char *s)
 {
+    static const char hex[] = "0123456789abcdef";
     buf_putc(b, '"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            buf_printf(b, "\\%c", *p);
-        else if (*p < 0x20)
-            buf_printf(b, "\\u%04x", *p);
-        else
-            buf_putc(b, (char)*p);
+    const char *run = s;
+    for (const unsigned char *p = (const unsigned char *)s;; p++) {
+        if (*p >= 0x20 && *p != '"' && *p != '\\')
+            continue;
+        buf_append(b, run, (size_t)((const char *)p - run));
+        if (!*p)
+            break;
+        if (*p < 0x20) {
+            char e[6] = {'\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15]};
+            buf_append(b, e, 6);
+        } else {
+            char e[2] = {'\\', (char)*p};
+            buf_append(b, e, 2);
+        }
+        run = (const char *)p + 1;
     }
     buf_putc(b, '"');
 }
@@ -104,7 +144,7 @@ static void json_str(struct buf *b, const char *s)
 static void reply(struct rq *r, int status)
 {
     r->status = status;
-    http_reply_json(r->res, status, r->out.p ? r->out.p : "{}", r->out.p ? r->out.len : 2);
+    http_reply_json(r->res, status, r->out.len ? r->out.p : "{}", r->out.len ? r->out.len : 2);
 }
 
 static void answer_error(struct rq *r, int status, const char *const *hdrs, const char *code, const char *msg)
@@ -260,25 +300,43 @@ static void h_user(struct rq *r)
         return;
     }
     struct buf *o = &r->out;
-    buf_printf(o, "{\"id\":%lld,\"lang\":", (long long)u.id);
+    LIT(o, "{\"id\":");
+    json_i64(o, u.id);
+    LIT(o, ",\"lang\":");
     json_str(o, u.lang);
-    buf_puts(o, ",\"name\":");
+    LIT(o, ",\"name\":");
     json_str(o, u.name);
-    buf_printf(o, ",\"created_ms\":%lld,\"referrer\":", (long long)u.created_ms);
+    LIT(o, ",\"created_ms\":");
+    json_i64(o, u.created_ms);
+    LIT(o, ",\"referrer\":");
     if (u.referrer)
-        buf_printf(o, "%lld", (long long)u.referrer);
+        json_i64(o, u.referrer);
     else
-        buf_puts(o, "null");
-    buf_printf(o, ",\"active\":%s,\"balance\":%lld,\"held\":%lld,\"ledger\":[", u.active ? "true" : "false",
-               (long long)u.balance, (long long)u.held);
+        LIT(o, "null");
+    if (u.active)
+        LIT(o, ",\"active\":true,\"balance\":");
+    else
+        LIT(o, ",\"active\":false,\"balance\":");
+    json_i64(o, u.balance);
+    LIT(o, ",\"held\":");
+    json_i64(o, u.held);
+    LIT(o, ",\"ledger\":[");
     for (int i = 0; i < n; i++) {
-        buf_printf(o, "%s{\"amount\":%lld,\"kind\":", i ? "," : "", (long long)ent[i].amount);
+        if (i)
+            buf_putc(o, ',');
+        LIT(o, "{\"amount\":");
+        json_i64(o, ent[i].amount);
+        LIT(o, ",\"kind\":");
         json_str(o, ent[i].kind);
-        buf_puts(o, ",\"ref\":");
+        LIT(o, ",\"ref\":");
         json_str(o, ent[i].ref);
-        buf_printf(o, ",\"time_ms\":%lld,\"balance\":%lld}", (long long)ent[i].time_ms, (long long)ent[i].balance);
+        LIT(o, ",\"time_ms\":");
+        json_i64(o, ent[i].time_ms);
+        LIT(o, ",\"balance\":");
+        json_i64(o, ent[i].balance);
+        buf_putc(o, '}');
     }
-    buf_puts(o, "]}");
+    LIT(o, "]}");
     reply(r, 200);
 }
 
@@ -286,15 +344,33 @@ static void h_user(struct rq *r)
 
 static void stats_json(struct buf *o, const char *q, const struct bot_queue_stats *st)
 {
-    buf_puts(o, "{\"name\":");
+    const struct {
+        const char *name; /* ",\"field\":" */
+        size_t len;
+        int64_t v;
+    } f[] = {
+#define F(name, v) {",\"" name "\":", sizeof(",\"" name "\":") - 1, (int64_t)(v)}
+        F("waiting", st->waiting),
+        F("active", st->active),
+        F("delayed", st->delayed),
+        F("dead", st->dead),
+        F("completed", st->completed),
+        F("completed_total", st->completed_total),
+        F("failed_total", st->failed_total),
+        F("retried_total", st->retried_total),
+        F("workers", st->workers),
+        F("busy", st->busy),
+#undef F
+    };
+    LIT(o, "{\"name\":");
     json_str(o, q);
-    buf_printf(o,
-               ",\"waiting\":%lld,\"active\":%lld,\"delayed\":%lld,\"dead\":%lld,\"completed\":%lld,"
-               "\"completed_total\":%lld,\"failed_total\":%lld,\"retried_total\":%lld,\"workers\":%d,\"busy\":%d,"
-               "\"oldest_wait_s\":%.3f}",
-               (long long)st->waiting, (long long)st->active, (long long)st->delayed, (long long)st->dead,
-               (long long)st->completed, (long long)st->completed_total, (long long)st->failed_total,
-               (long long)st->retried_total, st->workers, st->busy, st->oldest_wait_s);
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        buf_append(o, f[i].name, f[i].len);
+        json_i64(o, f[i].v);
+    }
+    LIT(o, ",\"oldest_wait_s\":");
+    json_fixed3(o, st->oldest_wait_s);
+    buf_putc(o, '}');
 }
 
 static void h_queues(struct rq *r)
@@ -721,13 +797,18 @@ static void route(struct rq *r, char **seg, int n, int *row_out)
 static void api_handle(void *ud, const struct http_request *req, struct http_response *res)
 {
     struct api *api = ud;
-    struct rq r = {.api = api, .a = api->a, .req = req, .res = res, .out = BUF_INIT};
+    /* The answer buffer is the part's, kept between requests (handlers run
+     * one at a time on the loop and http_reply copies), so a look-up makes
+     * no allocation of its own once it has grown to size. */
+    struct rq r = {.api = api, .a = api->a, .req = req, .res = res, .out = api->out};
+    buf_reset(&r.out);
     int row = -1;
     char path[512], *seg[8];
     const char *rest = req->path + strlen("/api/v1");
     if (*rest == '/')
         rest++;
-    int n = strlen(rest) < sizeof path ? (snprintf(path, sizeof path, "%s", rest), split(path, seg, 8)) : -1;
+    size_t plen = strlen(rest);
+    int n = plen < sizeof path ? (memcpy(path, rest, plen + 1), split(path, seg, 8)) : -1;
     if (n < 0)
         fail(&r, 404, "not_found", "no such route: %s", req->path);
     else if (authorized(&r))
@@ -738,7 +819,9 @@ static void api_handle(void *ud, const struct http_request *req, struct http_res
         api->unmatched[status_class(r.status)]++;
     metrics_hist_observe(&api->latency, (double)((int64_t)uv_hrtime() - req->start_ns) / 1e9);
     cJSON_Delete(r.body);
-    buf_release(&r.out);
+    if (r.out.cap > API_OUT_KEEP)
+        buf_release(&r.out); /* a rare big answer (dead letters): don't keep it */
+    api->out = r.out;
 }
 
 /* ---- the part -------------------------------------------------------------------------- */
@@ -789,6 +872,7 @@ static void api_stop(struct app *a)
     if (!api)
         return;
     xfree(api->counts);
+    buf_release(&api->out);
     xfree(api);
     app_set_part_state(a, "api", NULL);
 }

@@ -14,6 +14,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "base/num.h"
 #include "hash.h"
 #include "keys.h"
 #include "list.h"
@@ -45,9 +46,56 @@ int64_t bot_outbox_depth(struct app *a)
 static int chat_active(struct eng_ctx *c, int64_t chat)
 {
     char key[48];
-    key_user(key, sizeof key, "user", chat);
+    tg__key_user(key, "user", chat);
     struct eng_str v;
     return !(eng_hget(c, S(key), S("active"), &v) == 0 && v.n == 1 && v.p[0] == '0');
+}
+
+void tg__json_string(struct buf *out, const char *s)
+{
+    /* A string item on the stack, printed by cJSON (its escaping, no
+     * allocation) into a stack buffer when the worst case fits: \u00XX for
+     * each byte, plus quotes and the room cJSON asks for. */
+    size_t n = strlen(s);
+    char tmp[4096];
+    if (n > (INT32_MAX - 16) / 6) {
+        buf_puts(out, "\"\"");
+        return;
+    }
+    int room = (int)(6 * n + 16);
+    char *dst = tmp;
+    if ((size_t)room > sizeof tmp) {
+        buf_grow(out, (size_t)room);
+        dst = out->p + out->len;
+    }
+    cJSON item = {.type = cJSON_String | cJSON_IsReference, .valuestring = (char *)s};
+    if (!cJSON_PrintPreallocated(&item, dst, room, 0)) {
+        if (out->p)
+            out->p[out->len] = '\0';
+        buf_puts(out, "\"\"");
+        return;
+    }
+    if (dst == tmp)
+        buf_puts(out, tmp);
+    else
+        out->len += strlen(dst);
+}
+
+void tg__json_int(struct buf *out, int64_t v)
+{
+    char d[24];
+    buf_append(out, d, num_fmt_i64(d, v));
+}
+
+/* 1 when m needs no JSON escaping (every Bot API method name). */
+static int plain_name(const char *m)
+{
+    if (!*m)
+        return 0;
+    for (; *m; m++)
+        if (!((*m >= 'a' && *m <= 'z') || (*m >= 'A' && *m <= 'Z') || (*m >= '0' && *m <= '9') || *m == '_'))
+            return 0;
+    return 1;
 }
 
 int bot_outbox_push(struct eng_ctx *c, struct app *a, int64_t chat_id, const char *method, const char *params_json,
@@ -56,15 +104,27 @@ int bot_outbox_push(struct eng_ctx *c, struct app *a, int64_t chat_id, const cha
     (void)a;
     if (!chat_active(c, chat_id))
         return 0; /* blocked us: a send would only earn a 403 */
+    /* {"m":method,"f":flags,"t":ms,"p":params}: the sender reads this
+     * exact shape back without a JSON parse (tg_send.c) */
     struct buf b = BUF_INIT;
-    cJSON *ms = cJSON_CreateString(method);
-    char *m = cJSON_PrintUnformatted(ms); /* the method name, escaped */
-    cJSON_Delete(ms);
-    buf_printf(&b, "{\"m\":%s,\"f\":%u,\"t\":%lld,\"p\":%s}", m ? m : "\"\"", flags, (long long)c->now_ms,
-               params_json && *params_json ? params_json : "{}");
-    cJSON_free(m);
+    buf_grow(&b, 64 + strlen(method) + (params_json ? strlen(params_json) : 2));
+    buf_puts(&b, "{\"m\":");
+    if (plain_name(method)) {
+        buf_putc(&b, '"');
+        buf_puts(&b, method);
+        buf_putc(&b, '"');
+    } else {
+        tg__json_string(&b, method);
+    }
+    buf_puts(&b, ",\"f\":");
+    tg__json_int(&b, flags);
+    buf_puts(&b, ",\"t\":");
+    tg__json_int(&b, c->now_ms);
+    buf_puts(&b, ",\"p\":");
+    buf_puts(&b, params_json && *params_json ? params_json : "{}");
+    buf_putc(&b, '}');
     char key[48];
-    key_user(key, sizeof key, "outbox", chat_id);
+    tg__key_user(key, "outbox", chat_id);
     struct eng_str el = {b.p, b.len};
     int64_t len;
     int rc = eng_list_push(c, S(key), ENG_LIST_TAIL, 0, &el, 1, &len);
@@ -75,6 +135,20 @@ int bot_outbox_push(struct eng_ctx *c, struct app *a, int64_t chat_id, const cha
     if (wake_fn)
         wake_fn(wake_ud, chat_id);
     return 1;
+}
+
+int tg__outbox_text(struct eng_ctx *c, struct app *a, int64_t chat_id, const char *text)
+{
+    struct buf p = BUF_INIT;
+    buf_grow(&p, strlen(text) + 48);
+    buf_puts(&p, "{\"chat_id\":");
+    tg__json_int(&p, chat_id);
+    buf_puts(&p, ",\"text\":");
+    tg__json_string(&p, text);
+    buf_putc(&p, '}');
+    int rc = bot_outbox_push(c, a, chat_id, "sendMessage", p.p, 0);
+    buf_release(&p);
+    return rc;
 }
 
 int bot_tell(struct eng_ctx *c, struct app *a, int64_t uid, const char *msg_key, ...)
@@ -89,14 +163,7 @@ int bot_tell(struct eng_ctx *c, struct app *a, int64_t uid, const char *msg_key,
     va_start(ap, msg_key);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddNumberToObject(p, "chat_id", (double)uid);
-    cJSON_AddStringToObject(p, "text", text);
-    char *js = cJSON_PrintUnformatted(p);
-    int rc = bot_outbox_push(c, a, uid, "sendMessage", js, 0);
-    cJSON_free(js);
-    cJSON_Delete(p);
-    return rc;
+    return tg__outbox_text(c, a, uid, text);
 }
 
 struct peek {
@@ -113,7 +180,7 @@ static void peek_elem(void *ud, const char *p, size_t n)
 int tg_outbox_peek(struct eng_ctx *c, int64_t chat, struct buf *out)
 {
     char key[48];
-    key_user(key, sizeof key, "outbox", chat);
+    tg__key_user(key, "outbox", chat);
     struct peek pk = {out, 0};
     buf_reset(out);
     if (eng_list_range(c, S(key), 0, 0, NULL, peek_elem, &pk) < 0)
@@ -126,7 +193,7 @@ static void drop_elem(void *ud, const char *p, size_t n) { (void)ud, (void)p, (v
 int tg_outbox_pop_head(struct eng_ctx *c, int64_t chat)
 {
     char key[48];
-    key_user(key, sizeof key, "outbox", chat);
+    tg__key_user(key, "outbox", chat);
     if (eng_list_pop(c, S(key), ENG_LIST_HEAD, 1, NULL, drop_elem, NULL) < 0)
         return 0;
     tg__outbox_depth_add(-1);
@@ -136,7 +203,7 @@ int tg_outbox_pop_head(struct eng_ctx *c, int64_t chat)
 int64_t tg_outbox_drop(struct eng_ctx *c, int64_t chat)
 {
     char key[48];
-    key_user(key, sizeof key, "outbox", chat);
+    tg__key_user(key, "outbox", chat);
     int64_t n = 0;
     eng_list_len(c, S(key), &n);
     if (n > 0) {

@@ -208,16 +208,15 @@ static void job_fail(struct op *o, const char *error, int permanent)
     op_free(o);
 }
 
-/* The provider's payout object: what happened to it. */
-static void payout_object(struct op *o, const char *body, size_t len)
+/* The provider's payout object (parsed once, by the caller): what happened
+ * to it. */
+static void payout_object(struct op *o, const cJSON *j)
 {
-    cJSON *j = cJSON_ParseWithLength(body, len);
     char status[32] = "", reason[128] = "";
     if (j) {
         json_str(j, "status", status, sizeof status);
         json_str(j, "reason", reason, sizeof reason);
     }
-    cJSON_Delete(j);
     char result[256];
     snprintf(result, sizeof result, "{\"payout\":\"%s\",\"status\":\"%s\"}", o->key, status);
     if (!strcmp(status, "completed")) {
@@ -251,12 +250,11 @@ static void payout_posted(void *ud, const struct httpc_result *r)
         if (s == 409)
             o->ps->payouts[PO_CONFLICT]++;
         cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
-        int has = j && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "status"));
-        cJSON_Delete(j);
-        if (has)
-            payout_object(o, r->body, r->body_len);
+        if (j && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(j, "status")))
+            payout_object(o, j);
         else
             payout_get(o); /* 409 without the object: ask for it */
+        cJSON_Delete(j);
     } else if (s >= 400 && s < 500 && s != 401 && s != 408 && s != 429) {
         cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
         char reason[128] = "";
@@ -290,7 +288,9 @@ static void payout_got(void *ud, const struct httpc_result *r)
     }
     char err[160];
     if (r->status == 200) {
-        payout_object(o, r->body, r->body_len);
+        cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
+        payout_object(o, j);
+        cJSON_Delete(j);
     } else if (r->status == 404) {
         payout_post(o); /* the provider never saw it: safe to send */
     } else {

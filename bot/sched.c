@@ -1,25 +1,38 @@
-/* sched.c: the scheduler part (scheduler.h): schedules from the configuration,
- * from the API and built in, kept in the engine under {sched}, fired by the
- * master only, exactly once per due time.
+/* sched.c: the scheduler part (scheduler.h): schedules built in, from the
+ * configuration and from the API, fired by the master only, exactly once
+ * per due time where that matters; nothing written to the engine until
+ * there is something to keep.
  *
- * Firing.  A timer (sched-tick-ms) re-reads the {sched} hashes (a few small
- * hashes: RESP clients and a promoted replica see and change the same
- * state), and for each schedule whose next due time has come locks {sched}
- * together with the target queue's tag and, in one journaled transaction,
- * checks that the last fired time is still the one it computed from, adds
- * the job (idempotency key "<name>:<due ms>") and records the due time.
- * Replicas receive both changes or neither; a replica promoted after a
- * missed tick computes the same due time from the same record and fires it
- * once, late.  A scheduler that was down fires the latest missed due time
- * only (cron_latest), not a burst.
+ * What lives where.  Built-in and configured schedules come from this
+ * process's configuration on every start and on every node (a promoted
+ * replica has them too): they live in memory.  The engine ({sched}) keeps
+ * only what must survive a restart or a failover: the API's definitions, a
+ * pause override of a built-in or configured schedule (written when an
+ * operator pauses it), and the last due time fired of a schedule, written
+ * when it first fires, with, for a configured one, the definition that
+ * time belongs to (so that a changed expression restarts from now).  A
+ * fresh server has no {sched} key.
  *
- * Built-in schedules add jobs {"task": ...} to the queue "sched", whose
- * handler (here) does the housekeeping: expiring withdraw conversations
- * left unconfirmed (they hold nothing: the hold happens at confirm, so only
- * the session goes back to idle), re-driving payment jobs that died
- * (invoices that never got created), pruning completed jobs past
- * sched-job-retention, and the daily summary to bot-admin-chat.  As jobs
- * they inherit the queue's leases, retries and dead letters. */
+ * Firing.  A timer (sched-tick-ms) rebuilds the list (the declared
+ * schedules plus a few small hashes: RESP clients and a promoted replica
+ * see and change the same state).  A configured or API schedule whose next
+ * due time has come locks {sched} together with the target queue's tag
+ * and, in one journaled transaction, checks that the last fired time is
+ * still the one it computed from, adds the job (idempotency key
+ * "<name>:<due ms>") and records the due time.  Replicas receive both
+ * changes or neither; a replica promoted after a missed tick computes the
+ * same due time from the same record and fires it once, late.  A scheduler
+ * that was down fires the latest missed due time only (cron_latest), not a
+ * burst.
+ *
+ * Built-in schedules run in process on the master, with no job and no
+ * record: expiring withdraw conversations left unconfirmed (they hold
+ * nothing: the hold happens at confirm, so only the session goes back to
+ * idle), re-driving payment jobs that died (invoices that never got
+ * created), pruning completed jobs past sched-job-retention.  They are
+ * idempotent and write nothing when there is nothing to do.  The daily
+ * summary to bot-admin-chat is exactly once by nature: it keeps its last
+ * due time and goes through the outbox in the same locked step. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +61,6 @@
 #define K_LAST "sched:{sched}:last"
 #define K_FIRED "sched:{sched}:fired"
 #define K_REDRIVES "sched:{sched}:redrives"
-#define TASK_QUEUE "sched"
 
 /* ---- options --------------------------------------------------------------- */
 
@@ -259,17 +271,36 @@ static void sched_options(struct cfg *c)
 
 /* ---- state ------------------------------------------------------------------ */
 
+enum { SRC_BUILTIN, SRC_CONFIG, SRC_API };
+static const char *const src_names[] = {"builtin", "config", "api"};
+
+enum { T_EXPIRE, T_INVOICES, T_PRUNE, T_SUMMARY };
+
+static const struct {
+    const char *name, *task;
+    char **expr;
+    int once; /* exactly once per due time: keeps its last-fired time */
+} builtins[] = {
+    [T_EXPIRE] = {"builtin:expire-withdrawals", "expire-withdrawals", &so.expire_expr, 0},
+    [T_INVOICES] = {"builtin:retry-invoices", "retry-invoices", &so.invoice_expr, 0},
+    [T_PRUNE] = {"builtin:prune-jobs", "prune-jobs", &so.prune_expr, 0},
+    [T_SUMMARY] = {"builtin:daily-summary", "daily-summary", &so.summary_expr, 1},
+};
+#define NBUILTINS ((int)(sizeof builtins / sizeof builtins[0]))
+
 struct ent {
     char name[SCHED_NAME_MAX + 16];
-    char *def;             /* the defs value it was parsed from */
+    char *def;             /* the defs record it was read with ("" none) */
     struct cron_spec spec;
-    char expr[128], queue[32], source[12];
+    char expr[128], queue[32];
     char *payload;
+    int src, task;         /* task: builtins[] index (SRC_BUILTIN) or -1 */
     int paused, valid;
-    int64_t created_ms, last_ms, next_ms, fired;
+    int recorded;          /* its last-fired time lives in the engine */
+    int64_t created_ms, base_ms, last_ms, next_ms, fired;
 };
 
-struct task; /* a built-in task in progress */
+struct task; /* the expiry scan in progress */
 
 struct sched {
     struct app *a;
@@ -277,10 +308,11 @@ struct sched {
     uv_timer_t timer;
     struct ent *v;
     int n;
-    int synced;            /* config and built-ins written since we became master */
+    int synced;            /* stale records cleaned since we became master */
+    int64_t started_ms;    /* where configured and built-in schedules count from */
     int64_t fired_total, fire_errors, redriven_total, expired_total, pruned_total;
     struct metrics_hist late;
-    struct task *task;     /* the expiry scan in progress, if any */
+    struct task *task;
 };
 
 static void ent_release(struct ent *e)
@@ -291,35 +323,36 @@ static void ent_release(struct ent *e)
 
 static int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b < 0); }
 
-/* Parses a defs value into e (name set by the caller). */
-static void ent_parse(struct sched *s, struct ent *e, const char *def, size_t len)
-{
-    e->def = xstrndup(def, len);
-    e->valid = 0;
-    cJSON *j = cJSON_ParseWithLength(def, len);
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, "expr"), *q = cJSON_GetObjectItemCaseSensitive(j, "queue"),
-                *p = cJSON_GetObjectItemCaseSensitive(j, "payload");
-    char why[160];
-    if (cJSON_IsString(x) && cJSON_IsString(q) && cJSON_IsString(p) &&
-        cron_parse(x->valuestring, &e->spec, why, sizeof why) == 0 && queue_ok(q->valuestring)) {
-        snprintf(e->expr, sizeof e->expr, "%s", x->valuestring);
-        snprintf(e->queue, sizeof e->queue, "%s", q->valuestring);
-        e->payload = xstrdup(p->valuestring);
-        e->valid = 1;
-    }
-    const cJSON *src = cJSON_GetObjectItemCaseSensitive(j, "source");
-    snprintf(e->source, sizeof e->source, "%s", cJSON_IsString(src) ? src->valuestring : "api");
-    e->paused = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "paused"));
-    const cJSON *cr = cJSON_GetObjectItemCaseSensitive(j, "created");
-    e->created_ms = cJSON_IsNumber(cr) ? (int64_t)cr->valuedouble : 0;
-    cJSON_Delete(j);
-    (void)s;
-}
-
 static int64_t ent_next(struct sched *s, const struct ent *e, int64_t after_ms)
 {
     int64_t n = cron_next(&e->spec, s->tz, floor_div(after_ms, 1000));
     return n < 0 ? -1 : n * 1000;
+}
+
+/* Sets e's definition (name, source and def set by the caller). */
+static void ent_define(struct ent *e, const char *expr, const char *queue, const char *payload)
+{
+    char why[160];
+    snprintf(e->expr, sizeof e->expr, "%s", expr);
+    snprintf(e->queue, sizeof e->queue, "%s", queue);
+    e->payload = xstrdup(payload);
+    e->valid = cron_parse(expr, &e->spec, why, sizeof why) == 0 && (!*queue ? e->src == SRC_BUILTIN : queue_ok(queue));
+}
+
+/* An API record's definition into e. */
+static void ent_parse_api(struct ent *e, const char *def, size_t len)
+{
+    cJSON *j = cJSON_ParseWithLength(def, len);
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, "expr"), *q = cJSON_GetObjectItemCaseSensitive(j, "queue"),
+                *p = cJSON_GetObjectItemCaseSensitive(j, "payload");
+    if (cJSON_IsString(x) && cJSON_IsString(q) && cJSON_IsString(p))
+        ent_define(e, x->valuestring, q->valuestring, p->valuestring);
+    else
+        e->valid = 0, e->payload = NULL;
+    const cJSON *cr = cJSON_GetObjectItemCaseSensitive(j, "created");
+    e->created_ms = e->base_ms = cJSON_IsNumber(cr) ? (int64_t)cr->valuedouble : 0;
+    e->paused = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "paused"));
+    cJSON_Delete(j);
 }
 
 struct pairs {
@@ -347,6 +380,14 @@ static void pairs_free(struct pairs *p)
     memset(p, 0, sizeof *p);
 }
 
+static int pairs_find(const struct pairs *p, const char *name)
+{
+    for (int k = 0; k < p->n; k++)
+        if (!strcmp(p->f[k], name))
+            return k;
+    return -1;
+}
+
 static int64_t hget_i64(struct eng_ctx *c, const char *key, const char *field, int64_t dflt)
 {
     struct eng_str v;
@@ -356,10 +397,136 @@ static int64_t hget_i64(struct eng_ctx *c, const char *key, const char *field, i
     return n;
 }
 
+/* A record's source ("api" when it has none: the first API schedules). */
+static int record_src(const char *def, size_t len)
+{
+    cJSON *j = cJSON_ParseWithLength(def, len);
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(j, "source");
+    int r = SRC_API;
+    if (cJSON_IsString(src))
+        r = !strcmp(src->valuestring, "config") ? SRC_CONFIG : !strcmp(src->valuestring, "builtin") ? SRC_BUILTIN : SRC_API;
+    cJSON_Delete(j);
+    return r;
+}
+
+static int record_int(const char *def, size_t len, const char *field, int64_t *out)
+{
+    cJSON *j = cJSON_ParseWithLength(def, len);
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, field);
+    int ok = cJSON_IsNumber(x) || cJSON_IsBool(x);
+    if (ok)
+        *out = cJSON_IsBool(x) ? cJSON_IsTrue(x) : (int64_t)x->valuedouble;
+    cJSON_Delete(j);
+    return ok ? 0 : -1;
+}
+
+/* Same definition apart from paused and created? */
+static int same_def(const char *stored, size_t len, const char *expr, const char *queue, const char *payload)
+{
+    cJSON *j = cJSON_ParseWithLength(stored, len);
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, "expr"), *q = cJSON_GetObjectItemCaseSensitive(j, "queue"),
+                *p = cJSON_GetObjectItemCaseSensitive(j, "payload");
+    int same = cJSON_IsString(x) && cJSON_IsString(q) && cJSON_IsString(p) && !strcmp(x->valuestring, expr) &&
+               !strcmp(q->valuestring, queue) && !strcmp(p->valuestring, payload);
+    cJSON_Delete(j);
+    return same;
+}
+
+static int find_conf(const char *name)
+{
+    for (int i = 0; i < confs.n; i++)
+        if (!strcmp(confs.v[i].name, name))
+            return i;
+    return -1;
+}
+
+/* The built-in of that name, if it is switched on. */
+static int find_builtin(const char *name)
+{
+    for (int i = 0; i < NBUILTINS; i++)
+        if (!strcmp(builtins[i].name, name) && *builtins[i].expr && **builtins[i].expr)
+            return i;
+    return -1;
+}
+
+static void task_payload(char *out, size_t len, int task)
+{
+    snprintf(out, len, "{\"task\":\"%s\"}", builtins[task].task);
+}
+
 static int cmp_ent(const void *a, const void *b) { return strcmp(((const struct ent *)a)->name, ((const struct ent *)b)->name); }
 
-/* Re-reads every schedule from the engine, keeping parsed entries whose
- * definition did not change. */
+/* Entry i of what this process declares (built-ins switched on, then the
+ * schedule option) into e; 0 past the end. */
+static int declared(struct sched *s, int i, struct ent *e)
+{
+    char payload[64];
+    memset(e, 0, sizeof *e);
+    e->created_ms = e->base_ms = s->started_ms;
+    for (int k = 0; k < NBUILTINS; k++) {
+        if (!*builtins[k].expr || !**builtins[k].expr || i-- > 0)
+            continue;
+        snprintf(e->name, sizeof e->name, "%s", builtins[k].name);
+        e->src = SRC_BUILTIN, e->task = k, e->recorded = builtins[k].once;
+        task_payload(payload, sizeof payload, k);
+        ent_define(e, *builtins[k].expr, "", payload);
+        return 1;
+    }
+    if (i >= confs.n)
+        return 0;
+    snprintf(e->name, sizeof e->name, "%s", confs.v[i].name);
+    e->src = SRC_CONFIG, e->task = -1;
+    ent_define(e, confs.v[i].expr, confs.v[i].queue, confs.v[i].payload);
+    return 1;
+}
+
+/* The entry as it was before this reload, when its definition is the same. */
+static struct ent *old_ent(struct sched *s, const struct ent *e)
+{
+    for (int k = 0; k < s->n; k++) {
+        struct ent *o = &s->v[k];
+        if (!strcmp(o->name, e->name) && o->src == e->src && !strcmp(o->expr, e->expr) &&
+            !strcmp(o->queue, e->queue) && o->payload && e->payload && !strcmp(o->payload, e->payload))
+            return o;
+    }
+    return NULL;
+}
+
+/* The times of e: last fired (from the engine when it keeps them), next. */
+static void ent_times(struct sched *s, struct eng_ctx *c, struct ent *e, struct ent *old)
+{
+    int64_t last = old ? old->last_ms : e->base_ms;
+    if (e->recorded) {
+        int64_t stored = hget_i64(c, K_LAST, e->name, e->base_ms);
+        /* the summary skipped without bot-admin-chat keeps its place in memory */
+        last = e->src == SRC_BUILTIN && old && old->last_ms > stored ? old->last_ms : stored;
+        e->fired = hget_i64(c, K_FIRED, e->name, 0);
+    } else if (old) {
+        e->fired = old->fired;
+    }
+    if (!old || last != old->last_ms || old->next_ms == 0 || !e->valid)
+        e->next_ms = e->valid ? ent_next(s, e, last) : -1;
+    else
+        e->next_ms = old->next_ms;
+    e->last_ms = last;
+}
+
+/* Applies an override record (paused; for a configured schedule, the
+ * definition its last-fired time belongs to) to a declared entry. */
+static void ent_override(struct ent *e, const char *def, size_t len)
+{
+    int64_t v;
+    e->def = xstrndup(def, len);
+    e->paused = record_int(def, len, "paused", &v) == 0 && v;
+    if (e->src == SRC_CONFIG && same_def(def, len, e->expr, e->queue, e->payload)) {
+        e->recorded = 1; /* the record's last time is this definition's */
+        if (record_int(def, len, "created", &v) == 0)
+            e->created_ms = v;
+    }
+}
+
+/* Rebuilds the list: what this process declares, with the engine's
+ * overrides, and the API's schedules from the engine. */
 static void reload(struct sched *s)
 {
     struct eng_ctx c;
@@ -368,35 +535,46 @@ static void reload(struct sched *s)
     eng_ctx_init(&c, app_engine(s->a), 0);
     eng_lock_keys(&c, &tag, 1);
     eng_hgetall(&c, S(K_DEFS), NULL, pairs_add, &defs);
-    struct ent *v = xcalloc((size_t)defs.n + 1, sizeof *v);
-    for (int i = 0; i < defs.n; i++) {
-        struct ent *e = &v[i];
-        snprintf(e->name, sizeof e->name, "%s", defs.f[i]);
-        struct ent *old = NULL;
-        for (int k = 0; k < s->n && !old; k++)
-            if (!strcmp(s->v[k].name, e->name) && !strcmp(s->v[k].def, defs.v[i]))
-                old = &s->v[k];
-        if (old) {
-            *e = *old;
-            old->def = old->payload = NULL;
-        } else {
-            ent_parse(s, e, defs.v[i], defs.vl[i]);
-        }
-        int64_t last = hget_i64(&c, K_LAST, e->name, e->created_ms);
-        if (!old || last != e->last_ms || e->next_ms == 0) {
-            e->last_ms = last;
-            e->next_ms = e->valid ? ent_next(s, e, last) : -1;
-        }
-        e->fired = hget_i64(&c, K_FIRED, e->name, 0);
+    struct ent *v = xcalloc((size_t)(NBUILTINS + confs.n + defs.n) + 1, sizeof *v);
+    int n = 0;
+    while (declared(s, n, &v[n])) {
+        int k = pairs_find(&defs, v[n].name);
+        if (k >= 0)
+            ent_override(&v[n], defs.v[k], defs.vl[k]);
+        n++;
     }
+    int ndeclared = n;
+    for (int k = 0; k < defs.n; k++) {
+        int dup = 0;
+        for (int i = 0; i < ndeclared && !dup; i++)
+            dup = !strcmp(v[i].name, defs.f[k]);
+        /* stale config or built-in records are ignored (the master removes them) */
+        if (dup || record_src(defs.v[k], defs.vl[k]) != SRC_API)
+            continue;
+        struct ent *e = &v[n++];
+        snprintf(e->name, sizeof e->name, "%s", defs.f[k]);
+        e->src = SRC_API, e->task = -1, e->recorded = 1;
+        e->def = xstrndup(defs.v[k], defs.vl[k]);
+        ent_parse_api(e, defs.v[k], defs.vl[k]);
+    }
+    for (int i = 0; i < n; i++)
+        ent_times(s, &c, &v[i], old_ent(s, &v[i]));
     eng_unlock(&c);
     for (int k = 0; k < s->n; k++)
         ent_release(&s->v[k]);
     xfree(s->v);
     s->v = v;
-    s->n = defs.n;
+    s->n = n;
     qsort(s->v, (size_t)s->n, sizeof *s->v, cmp_ent);
     pairs_free(&defs);
+}
+
+static struct ent *find_ent(struct sched *s, const char *name)
+{
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->v[i].name, name))
+            return &s->v[i];
+    return NULL;
 }
 
 static char *def_json(const char *expr, const char *queue, const char *payload, int paused, const char *source,
@@ -414,75 +592,49 @@ static char *def_json(const char *expr, const char *queue, const char *payload, 
     return t;
 }
 
-/* Writes (or rewrites) a definition; a new or changed expression starts
- * from now, so that nothing missed under the old one fires. */
+static void hset1(struct eng_ctx *c, const char *key, const char *field, const char *value)
+{
+    struct eng_str fv[2] = {{S(field)}, {S(value)}};
+    int64_t added;
+    eng_hset(c, S(key), fv, 1, &added);
+}
+
+static void hset_ms(struct eng_ctx *c, const char *key, const char *field, int64_t ms)
+{
+    char t[24];
+    snprintf(t, sizeof t, "%lld", (long long)ms);
+    hset1(c, key, field, t);
+}
+
+/* Writes (or rewrites) a record; a new or changed definition starts from
+ * now, so that nothing missed under the old one fires. */
 static void put_def(struct eng_ctx *c, const char *name, const char *expr, const char *queue, const char *payload,
                     int paused, const char *source)
 {
-    char now[24];
-    snprintf(now, sizeof now, "%lld", (long long)c->now_ms);
     char *t = def_json(expr, queue, payload, paused, source, c->now_ms);
-    struct eng_str fv[2] = {{S(name)}, {S(t)}};
-    int64_t added;
-    eng_hset(c, S(K_DEFS), fv, 1, &added);
-    fv[1] = (struct eng_str){S(now)};
-    eng_hset(c, S(K_LAST), fv, 1, &added);
+    hset1(c, K_DEFS, name, t);
+    hset_ms(c, K_LAST, name, c->now_ms);
     cJSON_free(t);
+}
+
+static void hdel1(struct eng_ctx *c, const char *key, const char *name)
+{
+    struct eng_str f = {S(name)};
+    int64_t d;
+    eng_hdel(c, S(key), &f, 1, &d);
 }
 
 static void del_def(struct eng_ctx *c, const char *name)
 {
-    struct eng_str f = {S(name)};
-    int64_t d;
-    eng_hdel(c, S(K_DEFS), &f, 1, &d);
-    eng_hdel(c, S(K_LAST), &f, 1, &d);
-    eng_hdel(c, S(K_FIRED), &f, 1, &d);
+    hdel1(c, K_DEFS, name);
+    hdel1(c, K_LAST, name);
+    hdel1(c, K_FIRED, name);
 }
 
-/* Same definition apart from paused and created? */
-static int same_def(const char *stored, size_t len, const char *expr, const char *queue, const char *payload)
-{
-    cJSON *j = cJSON_ParseWithLength(stored, len);
-    const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, "expr"), *q = cJSON_GetObjectItemCaseSensitive(j, "queue"),
-                *p = cJSON_GetObjectItemCaseSensitive(j, "payload");
-    int same = cJSON_IsString(x) && cJSON_IsString(q) && cJSON_IsString(p) && !strcmp(x->valuestring, expr) &&
-               !strcmp(q->valuestring, queue) && !strcmp(p->valuestring, payload);
-    cJSON_Delete(j);
-    return same;
-}
-
-static const struct {
-    const char *name, *task;
-    char **expr;
-} builtins[] = {
-    {"builtin:expire-withdrawals", "expire-withdrawals", &so.expire_expr},
-    {"builtin:retry-invoices", "retry-invoices", &so.invoice_expr},
-    {"builtin:prune-jobs", "prune-jobs", &so.prune_expr},
-    {"builtin:daily-summary", "daily-summary", &so.summary_expr},
-};
-#define NBUILTINS ((int)(sizeof builtins / sizeof builtins[0]))
-
-/* What the configuration wants: the schedule option and the built-ins. */
-static int wanted(int i, const char **name, const char **expr, const char **queue, char *payload, size_t plen,
-                  const char **source)
-{
-    if (i < confs.n) {
-        *name = confs.v[i].name, *expr = confs.v[i].expr, *queue = confs.v[i].queue;
-        snprintf(payload, plen, "%s", confs.v[i].payload);
-        *source = "config";
-        return 1;
-    }
-    i -= confs.n;
-    if (i >= NBUILTINS)
-        return -1;
-    *name = builtins[i].name, *expr = *builtins[i].expr, *queue = TASK_QUEUE;
-    snprintf(payload, plen, "{\"task\":\"%s\"}", builtins[i].task);
-    *source = "builtin";
-    return *expr && **expr ? 1 : 0;
-}
-
-/* On becoming master: the engine's config and built-in schedules are made
- * to match this process's configuration (API ones are left alone). */
+/* On becoming master: records this process's configuration contradicts are
+ * set right (a configured schedule gone, or changed: it restarts from now;
+ * an override of a built-in that is off or no longer paused).  Writes
+ * nothing when every record agrees. */
 static void sync_config(struct sched *s)
 {
     struct eng_ctx c;
@@ -490,46 +642,27 @@ static void sync_config(struct sched *s)
     struct pairs defs = {0};
     eng_ctx_init(&c, app_engine(s->a), 0);
     eng_lock_keys(&c, &tag, 1);
-    eng_journal_multi(&c, 1);
+    eng_journal_multi(&c, 1); /* MULTI only if something is written */
     eng_hgetall(&c, S(K_DEFS), NULL, pairs_add, &defs);
-    char payload[4096];
-    for (int i = 0;; i++) {
-        const char *name, *expr, *queue, *source;
-        int w = wanted(i, &name, &expr, &queue, payload, sizeof payload, &source);
-        if (w < 0)
-            break;
-        int at = -1;
-        for (int k = 0; k < defs.n; k++)
-            if (!strcmp(defs.f[k], name))
-                at = k;
-        if (!w) {
-            if (at >= 0)
-                del_def(&c, name);
-            continue;
-        }
-        if (at >= 0 && same_def(defs.v[at], defs.vl[at], expr, queue, payload))
-            continue;
-        int paused = 0;
-        if (at >= 0) {
-            cJSON *j = cJSON_ParseWithLength(defs.v[at], defs.vl[at]);
-            paused = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "paused"));
-            cJSON_Delete(j);
-        }
-        put_def(&c, name, expr, queue, payload, paused, source);
-        log_info("schedule set", "name=%s expr=\"%s\" queue=%s source=%s", name, expr, queue, source);
-    }
-    /* config ones no longer configured go */
     for (int k = 0; k < defs.n; k++) {
-        cJSON *j = cJSON_ParseWithLength(defs.v[k], defs.vl[k]);
-        const cJSON *src = cJSON_GetObjectItemCaseSensitive(j, "source");
-        int from_config = cJSON_IsString(src) && !strcmp(src->valuestring, "config");
-        cJSON_Delete(j);
-        int still = 0;
-        for (int i = 0; i < confs.n; i++)
-            still |= !strcmp(confs.v[i].name, defs.f[k]);
-        if (from_config && !still) {
-            del_def(&c, defs.f[k]);
-            log_info("schedule removed", "name=%s reason=\"no longer in the configuration\"", defs.f[k]);
+        const char *name = defs.f[k];
+        int src = record_src(defs.v[k], defs.vl[k]), ci = find_conf(name), bi = find_builtin(name);
+        int64_t paused = 0;
+        record_int(defs.v[k], defs.vl[k], "paused", &paused);
+        if (ci >= 0 && (src != SRC_CONFIG ||
+                        !same_def(defs.v[k], defs.vl[k], confs.v[ci].expr, confs.v[ci].queue, confs.v[ci].payload))) {
+            put_def(&c, name, confs.v[ci].expr, confs.v[ci].queue, confs.v[ci].payload, (int)paused, "config");
+            log_info("schedule set", "name=%s expr=\"%s\" queue=%s source=config reason=\"%s\"", name,
+                     confs.v[ci].expr, confs.v[ci].queue,
+                     src == SRC_CONFIG ? "the configuration changed it: restarts from now"
+                                       : "the configuration declares it");
+        } else if (src == SRC_CONFIG && ci < 0) {
+            del_def(&c, name);
+            log_info("schedule removed", "name=%s reason=\"no longer in the configuration\"", name);
+        } else if (src == SRC_BUILTIN && (bi < 0 || !paused)) {
+            hdel1(&c, K_DEFS, name);
+            if (bi < 0 || !builtins[bi].once)
+                hdel1(&c, K_LAST, name), hdel1(&c, K_FIRED, name);
         }
     }
     eng_journal_multi(&c, 0);
@@ -538,8 +671,10 @@ static void sync_config(struct sched *s)
     s->synced = 1;
 }
 
-/* Fires e's latest due time, if it is still unfired: one locked, journaled
- * step over {sched} and the queue's tag. */
+/* Fires a configured or API schedule's latest due time, if it is still
+ * unfired: one locked, journaled step over {sched} and the queue's tag
+ * adds the job and records the due time (and, on a configured schedule's
+ * first fire, the definition that time belongs to). */
 static void fire(struct sched *s, struct ent *e, int64_t now_ms)
 {
     int64_t due_s = cron_latest(&e->spec, s->tz, floor_div(e->last_ms, 1000), floor_div(now_ms, 1000));
@@ -548,25 +683,27 @@ static void fire(struct sched *s, struct ent *e, int64_t now_ms)
         return;
     }
     int64_t due = due_s * 1000;
-    char qtag[48], idem[SCHED_NAME_MAX + 32], dues[24];
+    char qtag[48], idem[SCHED_NAME_MAX + 32];
     key_queue_tag(qtag, sizeof qtag, e->queue);
     struct eng_str keys[2] = {{S(TAG)}, {S(qtag)}};
     struct eng_ctx c;
     eng_ctx_init(&c, app_engine(s->a), 0);
     eng_lock_keys(&c, keys, 2);
-    int64_t last = hget_i64(&c, K_LAST, e->name, e->created_ms);
+    int64_t last = hget_i64(&c, K_LAST, e->name, e->base_ms);
+    int has_def = eng_hexists(&c, S(K_DEFS), S(e->name)) == 1;
     int rc = 1;
-    if (last == e->last_ms && eng_hexists(&c, S(K_DEFS), S(e->name)) == 1) {
+    if (last == e->last_ms && (has_def || e->src == SRC_CONFIG)) {
         snprintf(idem, sizeof idem, "%s:%lld", e->name, (long long)due);
-        snprintf(dues, sizeof dues, "%lld", (long long)due);
         eng_journal_multi(&c, 1);
         rc = bot_queue_add_ctx(&c, e->queue, e->payload, strlen(e->payload), idem, 0, NULL);
         if (rc >= 0) {
-            struct eng_str fv[2] = {{S(e->name)}, {S(dues)}};
-            int64_t added, fired;
-            eng_hset(&c, S(K_LAST), fv, 1, &added);
-            eng_hincrby(&c, S(K_FIRED), S(e->name), 1, &fired);
-            e->fired = fired;
+            if (!has_def) {
+                char *t = def_json(e->expr, e->queue, e->payload, 0, "config", e->created_ms);
+                hset1(&c, K_DEFS, e->name, t);
+                cJSON_free(t);
+            }
+            hset_ms(&c, K_LAST, e->name, due);
+            eng_hincrby(&c, S(K_FIRED), S(e->name), 1, &e->fired);
         }
         eng_journal_multi(&c, 0);
     }
@@ -577,7 +714,7 @@ static void fire(struct sched *s, struct ent *e, int64_t now_ms)
         e->next_ms = now_ms + 1000; /* try again soon */
         return;
     }
-    if (last != e->last_ms) { /* changed under us: the next reload tells */
+    if (last != e->last_ms || (!has_def && e->src != SRC_CONFIG)) { /* changed under us: the next reload tells */
         e->next_ms = 0;
         return;
     }
@@ -588,6 +725,8 @@ static void fire(struct sched *s, struct ent *e, int64_t now_ms)
     e->last_ms = due;
     e->next_ms = ent_next(s, e, due);
 }
+
+static void run_builtin(struct sched *s, struct ent *e, int64_t now_ms);
 
 static void on_tick(uv_timer_t *t)
 {
@@ -602,7 +741,11 @@ static void on_tick(uv_timer_t *t)
     int64_t now = app_now_ms();
     for (int i = 0; i < s->n; i++) {
         struct ent *e = &s->v[i];
-        if (e->valid && !e->paused && e->next_ms >= 0 && e->next_ms <= now)
+        if (!e->valid || e->paused || e->next_ms < 0 || e->next_ms > now)
+            continue;
+        if (e->src == SRC_BUILTIN)
+            run_builtin(s, e, now);
+        else
             fire(s, e, now);
     }
 }
@@ -611,14 +754,13 @@ static void on_role(void *ud, int is_master)
 {
     struct sched *s = ud;
     if (is_master)
-        s->synced = 0; /* write this process's configuration on the next tick */
+        s->synced = 0; /* set stale records right on the next tick */
 }
 
-/* ---- built-in tasks -------------------------------------------------------------- */
+/* ---- built-in tasks (in process, on the master) ------------------------------------ */
 
 struct task {
     struct sched *s;
-    struct bot_job *job;
     uv_timer_t step;
     uint64_t cursor;
     int64_t expired, seen;
@@ -656,9 +798,11 @@ static void expire_one(struct task *t, int64_t uid)
         struct eng_str fv[2] = {{S("state")}, {S("idle")}};
         struct eng_str gone[3] = {{S("amount")}, {S("address")}, {S("ref")}};
         int64_t n;
+        eng_journal_multi(&c, 1);
         eng_hset(&c, S(key), fv, 1, &n);
         eng_hdel(&c, S(key), gone, 3, &n);
         bot_tell(&c, t->s->a, uid, "withdraw_expired");
+        eng_journal_multi(&c, 0);
         t->expired++;
         log_info("withdrawal conversation expired", "user=%lld idle_s=%lld", (long long)uid,
                  (long long)((c.now_ms - updated) / 1000));
@@ -680,22 +824,20 @@ static void expire_step(uv_timer_t *h)
         uv_timer_start(&t->step, expire_step, 0, 0); /* next slice on the next loop turn */
         return;
     }
-    char res[96];
-    snprintf(res, sizeof res, "{\"expired\":%lld,\"sessions\":%lld}", (long long)t->expired, (long long)t->seen);
+    log_debug("withdrawal conversations scanned", "expired=%lld sessions=%lld", (long long)t->expired,
+              (long long)t->seen);
     t->s->expired_total += t->expired;
     t->s->task = NULL;
-    bot_job_done(t->s->a, t->job, res);
     uv_close((uv_handle_t *)&t->step, task_close_cb);
 }
 
-static void task_expire(struct sched *s, struct bot_job *job)
+/* Scans the sessions in slices, one loop turn each; one scan at a time. */
+static void task_expire(struct sched *s)
 {
-    if (s->task) { /* one scan at a time */
-        bot_job_done(s->a, job, "{\"skipped\":\"a scan is running\"}");
+    if (s->task)
         return;
-    }
     struct task *t = xcalloc(1, sizeof *t);
-    t->s = s, t->job = job;
+    t->s = s;
     uv_timer_init(app_loop(s->a), &t->step);
     t->step.data = t;
     s->task = t;
@@ -704,14 +846,16 @@ static void task_expire(struct sched *s, struct bot_job *job)
 
 /* Dead payment jobs (the invoice was never created) older than
  * sched-invoice-stuck-after go back to waiting, at most
- * sched-invoice-max-redrives times each; waiting ones that old are only
- * reported (the pool is behind: re-driving would not help). */
-static void task_invoices(struct sched *s, struct bot_job *job)
+ * sched-invoice-max-redrives times each (counted in sched:{sched}:redrives);
+ * waiting ones that old are only reported (the pool is behind: re-driving
+ * would not help). */
+static void task_invoices(struct sched *s)
 {
     struct buf out = BUF_INIT;
-    int64_t now = app_now_ms(), redriven = 0, stuck_waiting = 0;
+    int64_t now = app_now_ms();
     bot_queue_dead_list(s->a, "payment", 0, 1000, &out);
     cJSON *arr = cJSON_Parse(out.p ? out.p : "[]");
+    buf_release(&out);
     const cJSON *j;
     cJSON_ArrayForEach(j, arr)
     {
@@ -728,33 +872,26 @@ static void task_invoices(struct sched *s, struct bot_job *job)
             eng_hincrby(&c, S(K_REDRIVES), S(id->valuestring), 1, &n);
         eng_unlock(&c);
         if (go && bot_queue_redrive(s->a, "payment", id->valuestring) == 1) {
-            redriven++;
+            s->redriven_total++;
             log_info("invoice job re-driven", "queue=payment id=%s redrives=%lld", id->valuestring, (long long)n);
         }
     }
     cJSON_Delete(arr);
     struct bot_queue_stats st;
-    if (bot_queue_stats(s->a, "payment", &st) == 0 && st.waiting > 0 && st.oldest_wait_s > (double)so.invoice_after) {
-        stuck_waiting = st.waiting;
+    if (bot_queue_stats(s->a, "payment", &st) == 0 && st.waiting > 0 && st.oldest_wait_s > (double)so.invoice_after)
         log_warn("invoice jobs waiting too long", "queue=payment waiting=%lld oldest_s=%.0f", (long long)st.waiting,
                  st.oldest_wait_s);
-    }
-    s->redriven_total += redriven;
-    buf_reset(&out);
-    buf_printf(&out, "{\"redriven\":%lld,\"stuck_waiting\":%lld}", (long long)redriven, (long long)stuck_waiting);
-    bot_job_done(s->a, job, out.p);
-    buf_release(&out);
 }
 
-/* Every queue we know of: the queue part's, ours, and the schedules'. */
+/* Every queue we know of: the queue part's and the schedules'. */
 static int queue_list(struct sched *s, const char **out, int max)
 {
     int n = 0;
     const char *const *names = bot_queue_names(s->a);
     for (int i = 0; names && names[i] && n < max; i++)
         out[n++] = names[i];
-    for (int i = -1; i < s->n && n < max; i++) {
-        const char *q = i < 0 ? TASK_QUEUE : s->v[i].queue;
+    for (int i = 0; i < s->n && n < max; i++) {
+        const char *q = s->v[i].queue;
         int dup = !*q;
         for (int k = 0; k < n && !dup; k++)
             dup = !strcmp(out[k], q);
@@ -764,7 +901,7 @@ static int queue_list(struct sched *s, const char **out, int max)
     return n;
 }
 
-static void task_prune(struct sched *s, struct bot_job *job)
+static void task_prune(struct sched *s)
 {
     const char *qs[64];
     int n = queue_list(s, qs, 64);
@@ -774,10 +911,8 @@ static void task_prune(struct sched *s, struct bot_job *job)
         total += k > 0 ? k : 0;
     }
     s->pruned_total += total;
-    char res[64];
-    snprintf(res, sizeof res, "{\"pruned\":%lld}", (long long)total);
-    log_info("completed jobs pruned", "count=%lld retention_s=%lld", (long long)total, (long long)so.retention);
-    bot_job_done(s->a, job, res);
+    if (total)
+        log_info("completed jobs pruned", "count=%lld retention_s=%lld", (long long)total, (long long)so.retention);
 }
 
 static int64_t admin_chat(void)
@@ -790,18 +925,14 @@ static int64_t admin_chat(void)
     return id;
 }
 
-static void task_summary(struct sched *s, struct bot_job *job)
+/* The summary's sendMessage parameters (JSON; the caller frees). */
+static char *summary_params(struct sched *s, int64_t chat, int64_t due)
 {
-    int64_t chat = admin_chat();
-    if (!chat) {
-        bot_job_done(s->a, job, "{\"skipped\":\"no bot-admin-chat\"}");
-        return;
-    }
     struct buf text = BUF_INIT;
     char day[32];
-    time_t now = (time_t)(app_now_ms() / 1000);
+    time_t t = (time_t)(due / 1000);
     struct tm tm;
-    gmtime_r(&now, &tm);
+    gmtime_r(&t, &tm);
     strftime(day, sizeof day, "%Y-%m-%d %H:%M UTC", &tm);
     buf_printf(&text, "Daily summary, %s\n", day);
     const char *qs[64];
@@ -821,42 +952,75 @@ static void task_summary(struct sched *s, struct bot_job *job)
     cJSON_AddNumberToObject(p, "chat_id", (double)chat);
     cJSON_AddStringToObject(p, "text", text.p);
     char *params = cJSON_PrintUnformatted(p);
-    char tag[40];
-    key_user_tag(tag, sizeof tag, chat);
-    struct eng_str k = {S(tag)};
-    struct eng_ctx c;
-    eng_ctx_init(&c, app_engine(s->a), 0);
-    eng_lock_keys(&c, &k, 1);
-    int rc = bot_outbox_push(&c, s->a, chat, "sendMessage", params, 0);
-    eng_unlock(&c);
-    cJSON_free(params);
     cJSON_Delete(p);
     buf_release(&text);
-    if (rc < 0)
-        bot_job_fail(s->a, job, "outbox push failed", 0, -1);
-    else
-        bot_job_done(s->a, job, "{\"sent\":true}");
+    return params;
 }
 
-static void run_task(void *ud, struct app *a, struct bot_job *job)
+/* The daily summary, once per due time across failovers: {sched} and the
+ * chat's tag locked together, the due time checked, the message pushed to
+ * the outbox and the due time recorded in one journaled step.  No
+ * bot-admin-chat: nothing to send, nothing written. */
+static int task_summary(struct sched *s, struct ent *e, int64_t due)
 {
-    struct sched *s = ud;
-    cJSON *j = cJSON_ParseWithLength(job->payload, job->payload_len);
-    const cJSON *task = cJSON_GetObjectItemCaseSensitive(j, "task");
-    char name[32] = "";
-    if (cJSON_IsString(task))
-        snprintf(name, sizeof name, "%s", task->valuestring);
-    cJSON_Delete(j);
-    if (!strcmp(name, "expire-withdrawals"))
-        task_expire(s, job);
-    else if (!strcmp(name, "retry-invoices"))
-        task_invoices(s, job);
-    else if (!strcmp(name, "prune-jobs"))
-        task_prune(s, job);
-    else if (!strcmp(name, "daily-summary"))
-        task_summary(s, job);
-    else
-        bot_job_fail(a, job, "unknown task", 1, 0);
+    int64_t chat = admin_chat();
+    if (!chat)
+        return 0;
+    char *params = summary_params(s, chat, due);
+    char utag[40];
+    key_user_tag(utag, sizeof utag, chat);
+    struct eng_str keys[2] = {{S(TAG)}, {S(utag)}};
+    struct eng_ctx c;
+    eng_ctx_init(&c, app_engine(s->a), 0);
+    eng_lock_keys(&c, keys, 2);
+    int rc = 0;
+    if (hget_i64(&c, K_LAST, e->name, e->base_ms) < due) {
+        eng_journal_multi(&c, 1);
+        rc = bot_outbox_push(&c, s->a, chat, "sendMessage", params, 0);
+        if (rc >= 0) {
+            hset_ms(&c, K_LAST, e->name, due);
+            eng_hincrby(&c, S(K_FIRED), S(e->name), 1, &e->fired);
+            rc = 1;
+        }
+        eng_journal_multi(&c, 0);
+    }
+    eng_unlock(&c);
+    cJSON_free(params);
+    if (rc < 0)
+        log_warn("daily summary not sent", "chat=%lld rc=%d", (long long)chat, rc);
+    return rc;
+}
+
+/* Runs a built-in's latest due time in process.  The housekeeping ones are
+ * idempotent: nothing is recorded (a new master may run one again early). */
+static void run_builtin(struct sched *s, struct ent *e, int64_t now_ms)
+{
+    int64_t due_s = cron_latest(&e->spec, s->tz, floor_div(e->last_ms, 1000), floor_div(now_ms, 1000));
+    if (due_s < 0) {
+        e->next_ms = ent_next(s, e, now_ms);
+        return;
+    }
+    int64_t due = due_s * 1000;
+    switch (e->task) {
+    case T_EXPIRE: task_expire(s); break;
+    case T_INVOICES: task_invoices(s); break;
+    case T_PRUNE: task_prune(s); break;
+    case T_SUMMARY:
+        if (task_summary(s, e, due) < 0) {
+            s->fire_errors++;
+            e->next_ms = now_ms + 1000; /* try again soon */
+            return;
+        }
+        break;
+    }
+    if (!e->recorded)
+        e->fired++;
+    s->fired_total++;
+    metrics_hist_observe(&s->late, (double)(now_ms - due) / 1000.0);
+    log_debug("built-in schedule ran", "name=%s due=%lld late_ms=%lld", e->name, (long long)due,
+              (long long)(now_ms - due));
+    e->last_ms = due;
+    e->next_ms = ent_next(s, e, due);
 }
 
 /* ---- the API's calls (scheduler.h) ----------------------------------------------------- */
@@ -868,11 +1032,14 @@ static cJSON *ent_object(struct sched *s, const struct ent *e)
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "name", e->name);
     cJSON_AddStringToObject(o, "expr", e->expr);
-    cJSON_AddStringToObject(o, "queue", e->queue);
+    if (e->src == SRC_BUILTIN)
+        cJSON_AddNullToObject(o, "queue"); /* run in process */
+    else
+        cJSON_AddStringToObject(o, "queue", e->queue);
     cJSON *p = e->payload ? cJSON_Parse(e->payload) : NULL;
     cJSON_AddItemToObject(o, "payload", p ? p : cJSON_CreateNull());
     cJSON_AddBoolToObject(o, "paused", e->paused);
-    cJSON_AddStringToObject(o, "source", e->source);
+    cJSON_AddStringToObject(o, "source", src_names[e->src]);
     cJSON_AddStringToObject(o, "timezone", cron_tz_name(s->tz));
     cJSON_AddNumberToObject(o, "created_ms", (double)e->created_ms);
     cJSON_AddNumberToObject(o, "last_due_ms", (double)e->last_ms);
@@ -910,12 +1077,11 @@ int bot_sched_get_json(struct app *a, const char *name, struct buf *out)
     if (!s)
         return 0;
     reload(s);
-    for (int i = 0; i < s->n; i++)
-        if (!strcmp(s->v[i].name, name)) {
-            put_json(ent_object(s, &s->v[i]), out);
-            return 1;
-        }
-    return 0;
+    struct ent *e = find_ent(s, name);
+    if (!e)
+        return 0;
+    put_json(ent_object(s, e), out);
+    return 1;
 }
 
 static void lock_sched(struct eng_ctx *c, struct app *a)
@@ -934,6 +1100,8 @@ int bot_sched_add(struct app *a, const char *name, const char *expr, const char 
     }
     if (check_def(name, expr, queue, payload, 0, err, errlen) < 0)
         return -1;
+    if (find_conf(name) >= 0 || find_builtin(name) >= 0)
+        return 0;
     /* the payload is stored compact, as jobs carry it */
     cJSON *pj = cJSON_Parse(payload);
     char *compact = cJSON_PrintUnformatted(pj);
@@ -953,66 +1121,83 @@ int bot_sched_add(struct app *a, const char *name, const char *expr, const char 
     return !exists;
 }
 
+/* The record of a paused (or resumed) schedule declared by this process. */
+static void put_override(struct eng_ctx *c, const struct ent *e, int paused)
+{
+    char *t = def_json(e->expr, e->queue, e->payload ? e->payload : "{}", paused, src_names[e->src], e->created_ms);
+    hset1(c, K_DEFS, e->name, t);
+    cJSON_free(t);
+}
+
+/* Pausing writes the override; resuming a schedule that keeps its last
+ * fired time records now as fired (what was missed while paused stays
+ * missed); a built-in's override goes when it resumes.  Already in that
+ * state: nothing written. */
 int bot_sched_set_paused(struct app *a, const char *name, int paused)
 {
-    if (!app_is_master(a))
+    struct sched *s = state_of(a);
+    if (!app_is_master(a) || !s)
         return -1;
+    reload(s);
+    struct ent *e = find_ent(s, name);
+    if (!e)
+        return 0;
+    if (e->paused == paused)
+        return 1;
     struct eng_ctx c;
-    struct eng_str v;
     lock_sched(&c, a);
-    int rc = 0;
-    if (eng_hget(&c, S(K_DEFS), S(name), &v) == 0) {
-        cJSON *j = cJSON_ParseWithLength(v.p, v.n);
+    eng_journal_multi(&c, 1);
+    if (e->src == SRC_API && e->def) {
+        cJSON *j = cJSON_Parse(e->def);
         cJSON_ReplaceItemInObjectCaseSensitive(j, "paused", cJSON_CreateBool(paused));
         char *t = cJSON_PrintUnformatted(j);
         cJSON_Delete(j);
-        char now[24];
-        snprintf(now, sizeof now, "%lld", (long long)c.now_ms);
-        struct eng_str fv[2] = {{S(name)}, {S(t)}};
-        int64_t added;
-        eng_journal_multi(&c, 1);
-        eng_hset(&c, S(K_DEFS), fv, 1, &added);
-        if (!paused) { /* resume from now: what was missed while paused stays missed */
-            fv[1] = (struct eng_str){S(now)};
-            eng_hset(&c, S(K_LAST), fv, 1, &added);
-        }
-        eng_journal_multi(&c, 0);
+        hset1(&c, K_DEFS, name, t);
         cJSON_free(t);
-        rc = 1;
+    } else if (e->src == SRC_CONFIG || paused) {
+        put_override(&c, e, paused);
+    } else {
+        hdel1(&c, K_DEFS, name);
     }
+    if (!paused && (e->src != SRC_BUILTIN || e->recorded))
+        hset_ms(&c, K_LAST, name, c.now_ms);
+    eng_journal_multi(&c, 0);
+    int64_t now = c.now_ms;
     eng_unlock(&c);
-    if (rc)
-        log_info(paused ? "schedule paused" : "schedule resumed", "name=%s", name);
-    return rc;
+    if (!paused && !e->recorded) { /* in memory only */
+        e->last_ms = now;
+        e->next_ms = ent_next(s, e, now);
+    }
+    log_info(paused ? "schedule paused" : "schedule resumed", "name=%s source=%s", name, src_names[e->src]);
+    return 1;
 }
 
 int bot_sched_delete(struct app *a, const char *name, char *err, size_t errlen)
 {
-    if (!app_is_master(a)) {
+    struct sched *s = state_of(a);
+    if (!app_is_master(a) || !s) {
         snprintf(err, errlen, "not the master");
         return -1;
     }
+    reload(s);
+    struct ent *e = find_ent(s, name);
+    if (!e)
+        return 0;
+    if (e->src != SRC_API) {
+        snprintf(err, errlen, "schedule '%s' comes from the %s: pause it instead", name,
+                 e->src == SRC_CONFIG ? "configuration" : "bot itself");
+        return -1;
+    }
     struct eng_ctx c;
-    struct eng_str v;
     lock_sched(&c, a);
-    int rc = 0;
-    if (eng_hget(&c, S(K_DEFS), S(name), &v) == 0) {
-        cJSON *j = cJSON_ParseWithLength(v.p, v.n);
-        const cJSON *src = cJSON_GetObjectItemCaseSensitive(j, "source");
-        if (cJSON_IsString(src) && strcmp(src->valuestring, "api")) {
-            snprintf(err, errlen, "schedule '%s' comes from the %s: pause it instead", name,
-                     !strcmp(src->valuestring, "config") ? "configuration" : "bot itself");
-            rc = -1;
-        } else {
-            eng_journal_multi(&c, 1);
-            del_def(&c, name);
-            eng_journal_multi(&c, 0);
-            rc = 1;
-        }
-        cJSON_Delete(j);
+    int rc = eng_hexists(&c, S(K_DEFS), S(name)) == 1;
+    if (rc) {
+        eng_journal_multi(&c, 1);
+        del_def(&c, name);
+        eng_journal_multi(&c, 0);
     }
     eng_unlock(&c);
-    if (rc == 1)
+    if (rc)
         log_info("schedule deleted", "name=%s", name);
     return rc;
 }
@@ -1063,10 +1248,9 @@ static int sched_start(struct app *a, char *err, size_t errlen)
     struct sched *s = xcalloc(1, sizeof *s);
     s->a = a;
     s->tz = tz;
+    s->started_ms = app_now_ms();
     metrics_hist_init_latency(&s->late);
     app_set_part_state(a, "sched", s);
-    if (bot_queue_handle(a, TASK_QUEUE, run_task, s) < 0)
-        log_warn("scheduler tasks not handled", "queue=%s reason=\"the queue part refused\"", TASK_QUEUE);
     app_on_role(a, on_role, s);
     app_add_collector(a, collect, s);
     uv_timer_init(app_loop(a), &s->timer);
@@ -1092,7 +1276,7 @@ static void sched_stop(struct app *a)
     struct sched *s = state_of(a);
     if (!s)
         return;
-    if (s->task) { /* the job stays active; its lease brings it back */
+    if (s->task) { /* a scan cut short: the next one starts over */
         uv_timer_stop(&s->task->step);
         uv_close((uv_handle_t *)&s->task->step, task_close_cb);
         s->task = NULL;

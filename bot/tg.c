@@ -13,6 +13,12 @@
  * same locked step as its effects, so a crash reprocesses rather than
  * loses; a new master picks up every inbox and outbox left over.
  *
+ * The update the webhook decoded is kept with its FIFO entry (up to
+ * KEEP_DECODED of them), so processing does not parse the same JSON again:
+ * the inbox head taken off in the processing step is checked to be that
+ * very update (length and hash of its text) and decoded afresh only when it
+ * is not (an inbox changed behind our back, work recovered from the engine).
+ *
  * Not here: what an update means (tg_flow.c), sending (tg_send.c). */
 #include <stdio.h>
 #include <string.h>
@@ -62,40 +68,92 @@ static void tg_options(struct cfg *c) { cfg_register(c, options, sizeof options 
 enum { O_PROCESSED, O_IGNORED, O_DUPLICATE, O_REJECTED, O_ERROR, O__N };
 static const char *const outcome_names[O__N] = {"processed", "ignored", "duplicate", "rejected", "error"};
 
+/* Decoded updates kept for processing at most (each holds a JSON tree of
+ * about 2 KB); past it the FIFO holds only chat ids and processing decodes
+ * from the engine. */
+#define KEEP_DECODED 8192
+
+/* One recorded update waiting: its chat, and the webhook's decoding of it
+ * when kept (has_u), with the length and hash of the text it came from. */
+struct pending {
+    int64_t chat;
+    int has_u;
+    size_t len;
+    uint64_t hash;
+    struct tg_update u;
+};
+
 struct tg {
     struct app *a;
     struct eng *e;
     struct tg_send *send;
     uv_timer_t proc_timer, prune_timer;
     int proc_armed;
-    /* FIFO of chat ids, one per recorded update (a ring) */
-    int64_t *ring;
+    /* FIFO of recorded updates, one per update (a ring) */
+    struct pending *ring;
     size_t rcap, rhead, rlen;
+    size_t ndecoded; /* entries with has_u */
     uint64_t updates[TG_K__COUNT][O__N];
     uint64_t webhook_status[6]; /* 200 400 401 413 503 other */
     struct metrics_hist latency;
     int closing;
 };
 
-static void ring_push(struct tg *t, int64_t chat)
+/* FNV-1a over the update's text: tells the kept decoding belongs to the
+ * inbox head taken off (not a security check: the inbox is ours). */
+static uint64_t text_hash(const char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* Queues an update of chat; u (may be NULL) is taken when kept, released
+ * otherwise. */
+static void ring_push(struct tg *t, int64_t chat, struct tg_update *u, const char *raw, size_t len)
 {
     if (t->rlen == t->rcap) {
         size_t ncap = t->rcap ? t->rcap * 2 : 1024;
-        int64_t *n = xmalloc(ncap * sizeof *n);
+        struct pending *n = xmalloc(ncap * sizeof *n);
         for (size_t i = 0; i < t->rlen; i++)
             n[i] = t->ring[(t->rhead + i) % t->rcap];
         xfree(t->ring);
         t->ring = n, t->rcap = ncap, t->rhead = 0;
     }
-    t->ring[(t->rhead + t->rlen++) % t->rcap] = chat;
+    struct pending *p = &t->ring[(t->rhead + t->rlen++) % t->rcap];
+    p->chat = chat;
+    p->has_u = 0;
+    if (u && t->ndecoded < KEEP_DECODED) {
+        p->has_u = 1;
+        p->u = *u;
+        p->len = len;
+        p->hash = text_hash(raw, len);
+        t->ndecoded++;
+    } else if (u) {
+        tg_update_release(u);
+    }
 }
 
-static int64_t ring_pop(struct tg *t)
+static struct pending ring_pop(struct tg *t)
 {
-    int64_t c = t->ring[t->rhead];
+    struct pending p = t->ring[t->rhead];
     t->rhead = (t->rhead + 1) % t->rcap;
     t->rlen--;
-    return c;
+    if (p.has_u)
+        t->ndecoded--;
+    return p;
+}
+
+/* Empties the FIFO (recovery rebuilds it from the engine; stop). */
+static void ring_clear(struct tg *t)
+{
+    while (t->rlen) {
+        struct pending p = ring_pop(t);
+        if (p.has_u)
+            tg_update_release(&p.u);
+    }
+    t->rhead = 0;
 }
 
 static void on_proc(uv_timer_t *h);
@@ -117,39 +175,46 @@ static void outbox_wake(void *ud, int64_t chat)
 
 /* ---- processing ------------------------------------------------------------- */
 
-struct head {
-    struct buf *b;
-};
-static void head_elem(void *ud, const char *p, size_t n) { buf_append(((struct head *)ud)->b, p, n); }
+static void head_elem(void *ud, const char *p, size_t n) { buf_append(ud, p, n); }
 
-/* Processes the oldest recorded update of chat. */
-static void process_one(struct tg *t, int64_t chat, struct buf *raw)
+/* Processes the oldest recorded update of p's chat: takes it off the inbox
+ * and does what it asks, in one locked step. */
+static void process_one(struct tg *t, struct pending *p, struct buf *raw)
 {
     char bufs[3][48], inbox[48];
     struct eng_str keys[3];
+    int64_t chat = p->chat;
     int n = tg_flow_lock_keys(chat, bufs, keys);
-    key_user(inbox, sizeof inbox, "inbox", chat);
+    tg__key_user(inbox, "inbox", chat);
     struct eng_ctx c;
     eng_ctx_init(&c, t->e, 0);
     eng_lock_keys(&c, keys, n);
     buf_reset(raw);
-    struct head h = {raw};
-    if (eng_list_range(&c, S(inbox), 0, 0, NULL, head_elem, &h) < 0 || !raw->len) {
+    if (eng_list_pop(&c, S(inbox), ENG_LIST_HEAD, 1, NULL, head_elem, raw) < 0 || !raw->len) {
         eng_unlock(&c);
+        if (p->has_u)
+            tg_update_release(&p->u);
         return;
     }
     struct tg_update u;
     char err[128];
-    int kind = TG_K_OTHER, outcome = O_ERROR;
-    if (tg_update_decode(raw->p, raw->len, &u, err, sizeof err) == 0) {
+    int kind = TG_K_OTHER, outcome = O_ERROR, have = 0;
+    if (p->has_u && p->len == raw->len && p->hash == text_hash(raw->p, raw->len)) {
+        u = p->u, have = 1;
+    } else {
+        if (p->has_u)
+            tg_update_release(&p->u);
+        if (tg_update_decode(raw->p, raw->len, &u, err, sizeof err) == 0)
+            have = 1;
+        else
+            log_warn("recorded update unreadable, dropped", "chat=%lld error=\"%s\"", (long long)chat, err);
+    }
+    if (have) {
         kind = u.kind;
         const char *o = tg_flow_handle(&c, t->a, &u);
         outcome = !strcmp(o, "processed") ? O_PROCESSED : O_IGNORED;
         tg_update_release(&u);
-    } else {
-        log_warn("recorded update unreadable, dropped", "chat=%lld error=\"%s\"", (long long)chat, err);
     }
-    eng_list_pop(&c, S(inbox), ENG_LIST_HEAD, 1, NULL, head_elem, &(struct head){raw});
     eng_unlock(&c);
     t->updates[kind][outcome]++;
 }
@@ -162,8 +227,10 @@ static void on_proc(uv_timer_t *h)
         return;
     struct buf raw = BUF_INIT;
     /* Bounded per turn so the listener keeps answering under a burst. */
-    for (int i = 0; i < 1024 && t->rlen; i++)
-        process_one(t, ring_pop(t), &raw);
+    for (int i = 0; i < 1024 && t->rlen; i++) {
+        struct pending p = ring_pop(t);
+        process_one(t, &p, &raw);
+    }
     buf_release(&raw);
     if (t->rlen)
         proc_arm(t);
@@ -209,7 +276,7 @@ static void scan_prefix(struct tg *t, const char *prefix, struct found *f)
 static int64_t list_len(struct tg *t, const char *prefix, int64_t chat)
 {
     char key[48];
-    key_user(key, sizeof key, prefix, chat);
+    tg__key_user(key, prefix, chat);
     struct eng_str k = {S(key)};
     struct eng_ctx c;
     eng_ctx_init(&c, t->e, 0);
@@ -224,10 +291,10 @@ static void recover(struct tg *t)
 {
     struct found in = {0}, out = {0};
     scan_prefix(t, "inbox", &in);
-    t->rlen = t->rhead = 0;
+    ring_clear(t);
     for (size_t i = 0; i < in.n; i++)
         for (int64_t k = list_len(t, "inbox", in.ids[i]); k > 0; k--)
-            ring_push(t, in.ids[i]);
+            ring_push(t, in.ids[i], NULL, NULL, 0);
     scan_prefix(t, "outbox", &out);
     int64_t depth = 0;
     for (size_t i = 0; i < out.n; i++)
@@ -297,10 +364,11 @@ static void on_webhook(void *ud, const struct http_request *req, struct http_res
         t->updates[u.kind][O_IGNORED]++;
     answer(t, req, res, 200, "{\"ok\":true}");
     if (fresh && u.chat_id) {
-        ring_push(t, u.chat_id);
+        ring_push(t, u.chat_id, &u, req->body, req->body_len); /* takes u */
         proc_arm(t);
+    } else {
+        tg_update_release(&u);
     }
-    tg_update_release(&u);
 }
 
 /* ---- metrics ---------------------------------------------------------------------- */
@@ -362,6 +430,7 @@ static void tg_closed(uv_handle_t *h)
 {
     struct tg *t = h->data;
     if (--t->closing == 0) {
+        ring_clear(t);
         xfree(t->ring);
         xfree(t);
     }

@@ -36,9 +36,10 @@ struct flow {
 
 int tg_flow_lock_keys(int64_t chat, char bufs[][48], struct eng_str *keys)
 {
-    key_user_tag(bufs[0], 48, chat);
-    key_queue_tag(bufs[1], 48, "payment");
-    key_queue_tag(bufs[2], 48, "withdrawal");
+    tg__key_tag(bufs[0], chat);
+    /* key_queue_tag()'s "{q:<name>}" of the two queues, as constants */
+    memcpy(bufs[1], "{q:payment}", sizeof "{q:payment}");
+    memcpy(bufs[2], "{q:withdrawal}", sizeof "{q:withdrawal}");
     for (int i = 0; i < 3; i++)
         keys[i] = (struct eng_str){bufs[i], strlen(bufs[i])};
     return 3;
@@ -52,13 +53,7 @@ static void say(struct flow *f, const char *key, ...)
     va_start(ap, key);
     vsnprintf(text, sizeof text, fmt ? fmt : key, ap);
     va_end(ap);
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddNumberToObject(p, "chat_id", (double)f->uid);
-    cJSON_AddStringToObject(p, "text", text);
-    char *js = cJSON_PrintUnformatted(p);
-    bot_outbox_push(f->c, f->a, f->uid, "sendMessage", js, 0);
-    cJSON_free(js);
-    cJSON_Delete(p);
+    tg__outbox_text(f->c, f->a, f->uid, text);
 }
 
 static void amount_text(int64_t minor, char *out) { bot_amount_text(minor, out, 48); }
@@ -338,14 +333,16 @@ static void withdraw_confirmed(struct flow *f)
 
 static void answer_callback(struct flow *f, const char *text)
 {
-    cJSON *p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "callback_query_id", f->u->cb_id);
-    if (text)
-        cJSON_AddStringToObject(p, "text", text);
-    char *js = cJSON_PrintUnformatted(p);
-    bot_outbox_push(f->c, f->a, f->uid, "answerCallbackQuery", js, 0);
-    cJSON_free(js);
-    cJSON_Delete(p);
+    struct buf p = BUF_INIT;
+    buf_puts(&p, "{\"callback_query_id\":");
+    tg__json_string(&p, f->u->cb_id);
+    if (text) {
+        buf_puts(&p, ",\"text\":");
+        tg__json_string(&p, text);
+    }
+    buf_putc(&p, '}');
+    bot_outbox_push(f->c, f->a, f->uid, "answerCallbackQuery", p.p, 0);
+    buf_release(&p);
 }
 
 static void on_callback(struct flow *f)

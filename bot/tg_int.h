@@ -24,12 +24,38 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "base/buf.h"
+#include "base/num.h"
 #include "engine.h"
 
 struct app;
 struct cJSON;
+
+/* ---- keys ------------------------------------------------------------------ */
+
+/* keys.h's key_user / key_user_tag, the same text without printf (the hot
+ * path names several keys per update).  buf holds at least 48 bytes and
+ * prefix is a short literal ("inbox", "outbox", "user", "session"). */
+static inline int tg__key_user(char *buf, const char *prefix, int64_t uid)
+{
+    size_t n = strlen(prefix);
+    memcpy(buf, prefix, n);
+    memcpy(buf + n, ":{u:", 4);
+    n += 4 + num_fmt_i64(buf + n + 4, uid);
+    buf[n++] = '}';
+    buf[n] = '\0';
+    return (int)n;
+}
+static inline int tg__key_tag(char *buf, int64_t uid)
+{
+    memcpy(buf, "{u:", 3);
+    size_t n = 3 + num_fmt_i64(buf + 3, uid);
+    buf[n++] = '}';
+    buf[n] = '\0';
+    return (int)n;
+}
 
 /* ---- options (tg.c owns the table; storage here) ------------------------ */
 
@@ -151,5 +177,11 @@ int tg_outbox_peek(struct eng_ctx *c, int64_t chat, struct buf *out);
 int64_t tg_outbox_drop(struct eng_ctx *c, int64_t chat);
 /* The running depth counter (entries pushed minus removed). */
 void tg__outbox_depth_add(int64_t n);
+/* Queues sendMessage {"chat_id":chat,"text":text} (bot_outbox_push's rules). */
+int tg__outbox_text(struct eng_ctx *c, struct app *a, int64_t chat_id, const char *text);
+/* JSON writing without a tree: s as a quoted, escaped JSON string (cJSON's
+ * escaping); v as a JSON integer. */
+void tg__json_string(struct buf *out, const char *s);
+void tg__json_int(struct buf *out, int64_t v);
 
 #endif

@@ -214,7 +214,7 @@ static void with_chat_lock(struct tg_send *s, int64_t chat, void (*fn)(struct en
                            void *ud)
 {
     char tag[48];
-    key_user_tag(tag, sizeof tag, chat);
+    tg__key_tag(tag, chat);
     struct eng_str k = {tag, strlen(tag)};
     struct eng_ctx c;
     eng_ctx_init(&c, s->e, 0);
@@ -334,7 +334,7 @@ struct entry {
     unsigned flags;
     const char *params;
     size_t params_len;
-    char name[48];
+    char name[64];
 };
 
 /* Reads an entry as bot_outbox_push writes it,
@@ -344,7 +344,7 @@ struct entry {
 static int entry_fast(const char *p, size_t n, struct entry *e)
 {
     const char *end = p + n;
-    if (n < 22 || memcmp(p, "{\"m\":\"", 6) || end[-1] != '}')
+    if (n < 22 || memcmp(p, "{\"m\":\"", 6) || end[-1] != '}' || end[-2] != '}')
         return -1;
     const char *q = p + 6;
     size_t k = 0;

@@ -40,7 +40,7 @@ static void field_str(const struct eng_str *v, char *out, size_t n)
 int bot_user_get(struct eng_ctx *c, int64_t uid, struct bot_user *out)
 {
     char key[48];
-    key_user(key, sizeof key, "user", uid);
+    tg__key_user(key, "user", uid);
     static const char *names[] = {"lang", "name", "created", "referrer", "active", "balance", "held"};
     struct eng_str f[7], v[7];
     for (int i = 0; i < 7; i++)
@@ -64,8 +64,10 @@ int bot_user_get(struct eng_ctx *c, int64_t uid, struct bot_user *out)
 int tg_user_touch(struct eng_ctx *c, int64_t uid, const char *lang, const char *name, int64_t referrer)
 {
     char key[48], id[24], created[24], ref[24], nm[64];
-    key_user(key, sizeof key, "user", uid);
-    snprintf(nm, sizeof nm, "%s", name ? name : "");
+    tg__key_user(key, "user", uid);
+    size_t nl = name ? strnlen(name, sizeof nm - 1) : 0;
+    memcpy(nm, name ? name : "", nl);
+    nm[nl] = '\0';
     int exists = eng_exists(c, S(key));
     int64_t added;
     struct eng_str cur;
@@ -96,7 +98,7 @@ int tg_user_touch(struct eng_ctx *c, int64_t uid, const char *lang, const char *
 void tg_user_set_active(struct eng_ctx *c, int64_t uid, int active)
 {
     char key[48];
-    key_user(key, sizeof key, "user", uid);
+    tg__key_user(key, "user", uid);
     if (eng_exists(c, S(key))) {
         struct eng_str fv[] = {{S("active")}, {S(active ? "1" : "0")}};
         int64_t added;
@@ -109,7 +111,7 @@ void tg_user_set_active(struct eng_ctx *c, int64_t uid, int active)
 const char *tg_user_lang(struct eng_ctx *c, int64_t uid)
 {
     char key[48];
-    key_user(key, sizeof key, "user", uid);
+    tg__key_user(key, "user", uid);
     struct eng_str v;
     if (eng_hget(c, S(key), S("lang"), &v) == 0 && v.n == 2 && !memcmp(v.p, "ar", 2))
         return "ar";
@@ -119,7 +121,7 @@ const char *tg_user_lang(struct eng_ctx *c, int64_t uid)
 void tg_session_get(struct eng_ctx *c, int64_t uid, struct tg_session *s)
 {
     char key[48];
-    key_user(key, sizeof key, "session", uid);
+    tg__key_user(key, "session", uid);
     memset(s, 0, sizeof *s);
     static const char *names[] = {"state", "amount", "address", "ref"};
     struct eng_str f[4], v[4];
@@ -138,7 +140,7 @@ void tg_session_get(struct eng_ctx *c, int64_t uid, struct tg_session *s)
 void tg_session_put(struct eng_ctx *c, int64_t uid, const struct tg_session *s, const char *lang)
 {
     char key[48], amount[24], updated[24];
-    key_user(key, sizeof key, "session", uid);
+    tg__key_user(key, "session", uid);
     snprintf(amount, sizeof amount, "%lld", (long long)s->amount);
     snprintf(updated, sizeof updated, "%lld", (long long)c->now_ms);
     struct eng_str fv[] = {{S("state")},   {S(tg__state_names[s->state])}, {S("amount")}, {S(amount)},

@@ -38,7 +38,9 @@ static const char *str_at(const cJSON *o, const char *name)
 static int int_at(const cJSON *o, const char *name, int64_t *out)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(int64_t)v->valuedouble)
+    /* range first: converting inf, NaN or 1e300 to int64_t is undefined (fuzz_tg_update) */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= -9007199254740992.0 && v->valuedouble <= 9007199254740992.0) ||
+        v->valuedouble != (double)(int64_t)v->valuedouble)
         return -1;
     *out = (int64_t)v->valuedouble;
     return 0;
@@ -130,9 +132,9 @@ void tg_update_release(struct tg_update *u)
 int tg_ingest(struct eng *e, const struct tg_update *u, const char *raw, size_t len, int64_t now_ms)
 {
     char tag[48], inbox[48], id[24];
-    key_user_tag(tag, sizeof tag, u->chat_id);
-    key_user(inbox, sizeof inbox, "inbox", u->chat_id);
-    snprintf(id, sizeof id, "%lld", (long long)u->update_id);
+    tg__key_tag(tag, u->chat_id);
+    tg__key_user(inbox, "inbox", u->chat_id);
+    id[num_fmt_i64(id, u->update_id)] = '\0';
     struct eng_str keys[2] = {{S(SEEN_KEY)}, {S(tag)}};
     struct eng_ctx c;
     eng_ctx_init(&c, e, 0);

@@ -331,8 +331,8 @@ uint64_t eng_snap_key_total(struct eng_ctx *c)
 
 /* One lock hold of the walk: about this many record bytes or keys, so that a
  * shard is never held long (clients of that shard wait meanwhile). */
-#define VS_STEP_BYTES (64u << 10)
-#define VS_STEP_KEYS 256
+#define VS_STEP_BYTES (16u << 10)
+#define VS_STEP_KEYS 64
 
 struct vs_shard {
     struct buf pending;            /* records saved ahead of the walk, by writers */

@@ -267,6 +267,15 @@ int acl_default_nopass(void)
 
 const char *acl_user_name(const struct acl_user *u) { return u ? u->name : "default"; }
 
+int acl_user_exists(const char *name, size_t n)
+{
+    init();
+    pthread_rwlock_rdlock(&lock);
+    int found = user_find(name, n) != NULL;
+    pthread_rwlock_unlock(&lock);
+    return found;
+}
+
 int acl_allows_all(const struct acl_user *u)
 {
     if (!u)
@@ -667,6 +676,39 @@ int acl_check(struct acl_user *u, const struct cmd_def *cmd, int argc, const str
         v = ACL_DENIED_CHANNEL;
     pthread_rwlock_unlock(&lock);
     return v;
+}
+
+static void user_free(struct acl_user *u)
+{
+    rules_release(&u->r);
+    xfree(u->name);
+    xfree(u);
+}
+
+void acl_reset(void)
+{
+    init();
+    pthread_rwlock_wrlock(&lock);
+    for (struct acl_user *u = users, *next; u; u = next) {
+        next = u->next;
+        if (u != default_user)
+            user_free(u);
+    }
+    for (struct acl_user *u = graveyard, *next; u; u = next) {
+        next = u->next;
+        user_free(u);
+    }
+    users = default_user, graveyard = NULL;
+    default_user->next = NULL;
+    struct acl_rules *r = &default_user->r;
+    rules_release(r);
+    rules_init(r);
+    r->on = r->nopass = r->allkeys = r->allchans = 1;
+    memset(r->cmds, 0xff, sizeof *r->cmds * (size_t)nwords);
+    buf_reset(&r->cmdrules);
+    buf_puts(&r->cmdrules, "+@all");
+    publish_fast_path(default_user);
+    pthread_rwlock_unlock(&lock);
 }
 
 /* ---- the ACL command ------------------------------------------------------------------ */

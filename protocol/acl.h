@@ -56,8 +56,14 @@ enum acl_verdict { ACL_OK, ACL_DENIED_CMD, ACL_DENIED_KEY, ACL_DENIED_CHANNEL, A
 int acl_check(struct acl_user *u, const struct cmd_def *cmd, int argc, const struct eng_str *argv,
               const struct eng_str *keys, int nkeys);
 const char *acl_user_name(const struct acl_user *u); /* NULL: "default" */
+/* 1 when a user of that name exists (CLIENT KILL USER). */
+int acl_user_exists(const char *name, size_t n);
 /* 1 when u (NULL: default) may run anything on anything: acl_check would
  * say ACL_OK whatever the arguments, so the caller need not list keys. */
 int acl_allows_all(const struct acl_user *u);
+
+/* Back to the start: only "default", nopass with every permission; frees
+ * deleted users too.  For tests and fuzzing: no client may hold a user. */
+void acl_reset(void);
 
 #endif

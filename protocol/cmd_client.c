@@ -21,6 +21,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "acl.h"
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/num.h"
@@ -128,9 +129,9 @@ static void describe(struct server *srv, struct client *c, const struct call *se
     buf_printf(out, "multi=%d qbuf=%zu qbuf-free=%zu argv-mem=%llu multi-mem=0 rbs=%zu rbp=%zu obl=%zu oll=0 ",
                (c->flags & CL_MULTI) ? 0 : -1, qlen >= qpos ? qlen - qpos : 0, qcap > qlen ? qcap - qlen : 0,
                (unsigned long long)argv_mem, ocap, olen, olen);
-    buf_printf(out, "omem=%zu tot-mem=%llu events=r%s cmd=%s user=default redir=-1 resp=%d\n",
+    buf_printf(out, "omem=%zu tot-mem=%llu events=r%s cmd=%s user=%s redir=-1 resp=%d\n",
                olen + (wlen >= wpos ? wlen - wpos : 0), (unsigned long long)tot, c->writing ? "w" : "", cmdname,
-               c->proto);
+               acl_user_name(c->user), c->proto);
 }
 
 /* CLIENT LIST line of c; call with srv->clients_lock held. */
@@ -256,7 +257,7 @@ static void client_list(struct call *k)
 struct kill_filter {
     uint64_t id; /* 0: any */
     int type;    /* -1: any */
-    const struct eng_str *addr, *laddr;
+    const struct eng_str *addr, *laddr, *user;
     int skipme;
 };
 
@@ -272,6 +273,8 @@ static int kill_matches(const struct call *k, const struct kill_filter *f, const
     if (f->addr && !str_is(f->addr, c->addr))
         return 0;
     if (f->laddr && !str_is(f->laddr, c->laddr))
+        return 0;
+    if (f->user && !str_is(f->user, acl_user_name(c->user)))
         return 0;
     if (f->type >= 0 && client_type(c) != f->type)
         return 0;
@@ -304,11 +307,11 @@ static int kill_parse(struct call *k, struct kill_filter *f)
         } else if (arg_is(k, i, "laddr")) {
             f->laddr = v;
         } else if (arg_is(k, i, "user")) {
-            /* no ACL: every connection is the default user */
-            if (!str_is(v, "default")) {
+            if (!acl_user_exists(v->p, v->n)) {
                 reply_error(k, "ERR No such user '%.*s'", (int)v->n, v->p);
                 return -1;
             }
+            f->user = v;
         } else if (arg_is(k, i, "skipme") && (arg_is(k, i + 1, "yes") || arg_is(k, i + 1, "no"))) {
             f->skipme = arg_is(k, i + 1, "yes");
         } else {

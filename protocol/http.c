@@ -27,6 +27,7 @@
 
 #include "base/alloc.h"
 #include "base/log.h"
+#include "base/num.h"
 #include "http.h"
 
 /* ---- options ------------------------------------------------------------ */
@@ -166,7 +167,14 @@ static void write_answer(struct http_conn *c, int status, const char *ctype, con
                          const char *const *extra, int keep_alive)
 {
     struct buf *o = &c->out;
-    buf_printf(o, "HTTP/1.1 %d %s\r\n", status, status_text(status));
+    char num[24];
+    /* no printf: this runs once per request */
+    buf_grow(o, 128 + len);
+    buf_puts(o, "HTTP/1.1 ");
+    buf_append(o, num, num_fmt_i64(num, status));
+    buf_putc(o, ' ');
+    buf_puts(o, status_text(status));
+    buf_puts(o, "\r\n");
     if (ctype) {
         buf_puts(o, "Content-Type: ");
         buf_puts(o, ctype);
@@ -176,7 +184,9 @@ static void write_answer(struct http_conn *c, int status, const char *ctype, con
         buf_puts(o, extra[i]);
         buf_puts(o, "\r\n");
     }
-    buf_printf(o, "Content-Length: %zu\r\n", len);
+    buf_puts(o, "Content-Length: ");
+    buf_append(o, num, num_fmt_i64(num, (int64_t)len));
+    buf_puts(o, "\r\n");
     if (!keep_alive)
         buf_puts(o, "Connection: close\r\n");
     buf_puts(o, "\r\n");

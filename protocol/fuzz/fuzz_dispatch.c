@@ -13,14 +13,16 @@
  *
  * Left out because they would stall or leave the process: DEBUG (SLEEP),
  * SHUTDOWN, CONFIG SET/REWRITE (dir, logfile change the process).  Each
- * input starts from an empty engine and a fresh client; CLIENT PAUSE is
- * undone between inputs. */
+ * input starts from an empty engine, a fresh client and only the default
+ * user (ACL SETUSER, AUTH and the permission checks are fuzzed too); CLIENT
+ * PAUSE is undone between inputs. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "acl.h"
 #include "base/alloc.h"
 #include "base/config.h"
 #include "base/err.h"
@@ -169,8 +171,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     client_close(c);
     pump();
     xfree(in);
-    /* back to an empty keyspace for the next input */
+    /* back to an empty keyspace and no users for the next input */
     atomic_store(&S->pause_until_ms, 0);
+    acl_reset();
     struct eng_ctx ec;
     eng_ctx_init(&ec, E, 0);
     eng_lock_all(&ec);

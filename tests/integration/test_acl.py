@@ -236,3 +236,16 @@ def test_secrets_never_shown(make_server):
     log = srv.log() + srv.output()
     for secret in ("top-secret", "app-pw", "carol-secret", "new-secret", "mauth-secret"):
         assert secret not in log
+
+
+def test_client_list_and_kill_by_user(make_server):
+    srv = make_server(config_text=USERS)
+    a = srv.raw()
+    assert a.call_parsed("AUTH", "app", "app-pw") == "OK"
+    x = srv.raw()
+    listing = x.call_parsed("CLIENT", "LIST").decode()
+    assert " user=app " in listing and " user=default " in listing
+    assert x.err("CLIENT", "KILL", "USER", "nobody") == "ERR No such user 'nobody'"
+    assert x.call_parsed("CLIENT", "KILL", "USER", "app") == 1
+    assert a.read_until_closed() == b""
+    assert x.call_parsed("PING") == "PONG"

@@ -233,8 +233,10 @@ def test_dead_letters(api):
 def test_schedules_routes(api):
     st, doc, _ = api.call("GET", "/api/v1/schedules")
     assert st == 200
-    builtin = {s["name"] for s in doc["schedules"] if s["source"] == "builtin"}
+    builtin = {s["name"]: s for s in doc["schedules"] if s["source"] == "builtin"}
     assert "builtin:prune-jobs" in builtin and "builtin:expire-withdrawals" in builtin
+    # built-ins run in process: no queue
+    assert all(s["queue"] is None and s["next_due_ms"] for s in builtin.values())
     body = {"name": "nightly", "expr": "0 3 * * *", "queue": "reports", "payload": {"kind": "nightly"}}
     st, doc, _ = api.call("POST", "/api/v1/schedules", body)
     assert st == 201 and doc["name"] == "nightly" and doc["source"] == "api" and doc["paused"] is False
@@ -342,10 +344,16 @@ def test_writes_refused_on_replica(make_server):
     assert st == 503
     st, doc, _ = api.call("GET", "/api/v1/replication")
     assert st == 200 and doc["role"] == "replica"
-    # reads work on the replica's copy: the master's built-ins replicated
-    wait_for(lambda: any(s["name"] == "builtin:prune-jobs"
-                         for s in api.call("GET", "/api/v1/schedules")[1]["schedules"]), 10,
-             what="schedules replicated")
+    # the replica lists the built-ins from its own configuration; the
+    # master's pause override (the only record) reaches it
+    def replica_view():
+        return {s["name"]: s for s in api.call("GET", "/api/v1/schedules")[1]["schedules"]}
+    assert replica_view()["builtin:prune-jobs"]["paused"] is False
+    st, doc, _ = Api(master).call("POST", "/api/v1/schedules/builtin:prune-jobs/pause")
+    assert st == 200 and doc["paused"] is True
+    wait_for(lambda: replica_view()["builtin:prune-jobs"]["paused"] is True, 10, what="the pause replicated")
+    st, doc, _ = api.call("POST", "/api/v1/schedules/builtin:prune-jobs/resume")
+    assert st == 503 and doc["error"]["code"] == "not_master"
 
 
 def test_spec_covers_every_route():

@@ -338,8 +338,14 @@ def test_replica_link_cut_and_restored(tmp_path, prov):  # noqa: F811
         finally:
             os.kill(replica.pid, signal.SIGCONT)
         # the thawed replica first sees its closed link, then continues from its offset
-        wait_for(lambda: int(mc.info("stats")["sync_partial_ok"]) >= 4 and soak.repl_offsets(mc, rc)[2] == "up",
-                 timeout=30, what="a fourth partial resync after SIGSTOP")
+        try:
+            wait_for(lambda: int(mc.info("stats")["sync_partial_ok"]) >= 4 and soak.repl_offsets(mc, rc)[2] == "up",
+                     timeout=60, what="a fourth partial resync after SIGSTOP")
+        except AssertionError as e:
+            st = mc.info("stats")
+            raise AssertionError("%s: sync_full %s (was %d), sync_partial_ok %s, sync_partial_err %s; replica %r"
+                                 % (e, st["sync_full"], full0, st["sync_partial_ok"], st["sync_partial_err"],
+                                    {k: v for k, v in rc.info("replication").items() if "link" in k or "offset" in k}))
         time.sleep(0.5)
         load.stop()
         assert int(mc.info("stats")["sync_full"]) == full0, "a cut inside the backlog cost a full copy"

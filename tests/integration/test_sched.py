@@ -2,8 +2,11 @@
 the API surviving a restart (from a snapshot), exactly-once firing across a
 failover (the master SIGKILLed, the replica standing by, then promoted:
 the missed tick fired once, late, never twice), bad schedule options
-refused at start, and a broadcast to 10,000 users through the Bot API
-stand-in resumed after SIGKILL with nobody sent it twice.
+refused at start, nothing written to the engine until there is something
+to keep (built-ins run in process; pause overrides and first fires are the
+only records), the daily summary sent once per due time through the
+outbox, and a broadcast to 10,000 users through the Bot API stand-in
+resumed after SIGKILL with nobody sent it twice.
 
 Fired jobs are read back in the queue's keys (bot/keys.h): each fire adds
 a job with the idempotency key "<name>:<due ms>" (queue:{q:<q>}:idem)."""
@@ -44,6 +47,152 @@ def check_once(r, queue, name):
     # one job per fire, no job without its due time
     assert r.llen("queue:{q:%s}:waiting" % queue) == len(d) == r.hlen("queue:{q:%s}:idem" % queue)
     return d
+
+
+BUILTINS = ("builtin:daily-summary", "builtin:expire-withdrawals", "builtin:prune-jobs", "builtin:retry-invoices")
+EVERY_SECOND = {"sched-expire-withdrawals": "every 1 s", "sched-retry-invoices": "every 1 s",
+                "sched-prune-jobs": "every 1 s", "sched-daily-summary": "every 1 s"}
+
+
+def schedules(srv):
+    st, _, body = srv.http("GET", "/api/v1/schedules", None, AUTH)
+    assert st == 200, body
+    return {s["name"]: s for s in json.loads(body)["schedules"]}
+
+
+def api_post(srv, path):
+    st, _, body = srv.http("POST", path, b"", AUTH)
+    assert st == 200, body
+    return json.loads(body)
+
+
+def test_fresh_server_writes_nothing(make_server):
+    """Built-in schedules run in process and a configured one not yet due
+    lives in memory: a redis-cli user sees an empty keyspace."""
+    srv = make_server(**dict(EVERY_SECOND, **{"schedule": ["yearly", "0 3 1 1 *", "yq", "{}"], "save": "",
+                                              "sched-tick-ms": 50, "api-token": TOKEN}))
+    r = srv.client(decode_responses=True)
+    # a withdraw conversation still fresh: the expiry scan leaves it alone
+    r.hset("session:{u:9}", mapping={"state": "withdraw_amount", "updated": int(time.time() * 1000)})
+    wait_for(lambda: all(schedules(srv)[n]["fired"] >= 2 for n in BUILTINS if n != "builtin:daily-summary"), 10,
+             what="the housekeeping built-ins ran twice")
+    assert r.keys("*") == ["session:{u:9}"]
+    assert r.hget("session:{u:9}", "state") == "withdraw_amount"
+    ss = schedules(srv)
+    assert {n: s["source"] for n, s in ss.items()} == dict({n: "builtin" for n in BUILTINS}, yearly="config")
+    assert all(ss[n]["queue"] is None and ss[n]["payload"]["task"] == n.split(":")[1] for n in BUILTINS)
+    assert ss["yearly"]["queue"] == "yq" and ss["yearly"]["fired"] == 0 and ss["yearly"]["paused"] is False
+    assert ss["yearly"]["next_due_ms"] % 86400000 == 3 * 3600000
+    # no bot-admin-chat: the summary has nothing to send and records nothing
+    assert ss["builtin:daily-summary"]["fired"] == 0 and ss["builtin:daily-summary"]["next_due_ms"]
+    r.delete("session:{u:9}")
+    time.sleep(1.2)
+    assert r.dbsize() == 0
+
+
+def test_builtin_expires_a_stale_withdrawal(make_server):
+    srv = make_server(**{"save": "", "sched-tick-ms": 50, "sched-expire-withdrawals": "every 1 s",
+                         "sched-withdraw-timeout": 1})
+    r = srv.client(decode_responses=True)
+    old = int(time.time() * 1000) - 5000
+    r.hset("session:{u:31}", mapping={"state": "withdraw_confirm", "updated": old, "amount": 500,
+                                      "address": "addr", "ref": "w-1"})
+    r.hset("session:{u:32}", mapping={"state": "idle", "updated": old})
+    wait_for(lambda: r.hget("session:{u:31}", "state") == "idle", 5, what="the stale conversation expired")
+    assert r.hmget("session:{u:31}", "amount", "address", "ref") == [None, None, None]
+    assert r.hgetall("session:{u:32}") == {"state": "idle", "updated": str(old)}
+    assert "withdrawal conversation expired" in srv.log()
+    assert not r.exists("queue:{q:sched}:waiting") and not r.keys("job:{q:sched}:*")
+
+
+def test_pause_overrides_are_the_only_records(make_server):
+    """Pausing a built-in or configured schedule writes an override that
+    survives a restart; resuming a built-in removes it again."""
+    srv = make_server(**dict(EVERY_SECOND, **{"schedule": ["yearly", "0 3 1 1 *", "yq", '{"a":1}'],
+                                              "sched-tick-ms": 50, "api-token": TOKEN}))
+    r = srv.client(decode_responses=True)
+    assert api_post(srv, "/api/v1/schedules/builtin:prune-jobs/pause")["paused"] is True
+    assert api_post(srv, "/api/v1/schedules/yearly/pause")["next_due_ms"] is None
+    defs = {k: json.loads(v) for k, v in r.hgetall("sched:{sched}:defs").items()}
+    assert set(defs) == {"builtin:prune-jobs", "yearly"} and all(d["paused"] for d in defs.values())
+    assert defs["yearly"]["source"] == "config" and defs["builtin:prune-jobs"]["source"] == "builtin"
+    assert r.keys("*") == ["sched:{sched}:defs"]
+    f0 = schedules(srv)["builtin:prune-jobs"]["fired"]
+    time.sleep(2.2)
+    assert schedules(srv)["builtin:prune-jobs"]["fired"] == f0
+    r.save()
+    srv.stop()
+    srv.start()
+    ss = schedules(srv)
+    assert ss["builtin:prune-jobs"]["paused"] and ss["yearly"]["paused"]
+    assert not ss["builtin:expire-withdrawals"]["paused"]
+    r = srv.client(decode_responses=True)
+    t0 = int(time.time() * 1000)
+    assert api_post(srv, "/api/v1/schedules/builtin:prune-jobs/resume")["paused"] is False
+    wait_for(lambda: schedules(srv)["builtin:prune-jobs"]["fired"] >= 1, 5, what="prune-jobs runs again")
+    assert api_post(srv, "/api/v1/schedules/yearly/resume")["next_due_ms"]
+    # the built-in's override is gone; the configured one keeps its record,
+    # resumed from now
+    assert r.hkeys("sched:{sched}:defs") == ["yearly"]
+    assert int(r.hget("sched:{sched}:last", "yearly")) >= t0
+    # resuming what runs writes nothing
+    before = r.hgetall("sched:{sched}:defs")
+    assert api_post(srv, "/api/v1/schedules/builtin:expire-withdrawals/resume")["paused"] is False
+    assert r.hgetall("sched:{sched}:defs") == before
+
+
+def test_configured_schedule_changed_or_removed_across_restarts(make_server):
+    srv = make_server(**{"schedule": ["tick", "every 1 s", "tq", "{}"], "sched-tick-ms": 50, "api-token": TOKEN})
+    r = srv.client(decode_responses=True)
+    wait_for(lambda: fired(r, "tick") >= 1, 5, what="first fire")
+    rec = json.loads(r.hget("sched:{sched}:defs", "tick"))
+    assert rec["source"] == "config" and rec["expr"] == "every 1 s" and not rec["paused"]
+    r.save()
+    srv.stop()
+    srv.options["schedule"] = ["tick", "every 3600 s", "tq", "{}"]
+    srv.start()
+    r = srv.client(decode_responses=True)
+    t0 = int(time.time() * 1000)
+    wait_for(lambda: json.loads(r.hget("sched:{sched}:defs", "tick"))["expr"] == "every 3600 s", 5,
+             what="the record follows the configuration")
+    # a changed expression restarts from now: nothing missed under the old one fires
+    assert int(r.hget("sched:{sched}:last", "tick")) >= t0 - 1000
+    assert "the configuration changed it" in srv.log()
+    n = r.llen("queue:{q:tq}:waiting")
+    time.sleep(1.5)
+    assert r.llen("queue:{q:tq}:waiting") == n
+    r.save()
+    srv.stop()
+    del srv.options["schedule"]
+    srv.start()
+    r = srv.client(decode_responses=True)
+    wait_for(lambda: not r.exists("sched:{sched}:defs", "sched:{sched}:last", "sched:{sched}:fired"), 5,
+             what="the removed schedule's records gone")
+    assert "tick" not in schedules(srv)
+
+
+def test_daily_summary_once_through_the_outbox(make_server):
+    api = BotApi(token="1:T").start()
+    try:
+        srv = make_server(**{"save": "", "sched-tick-ms": 50, "api-token": TOKEN, "bot-token": "1:T",
+                             "bot-api-url": api.url, "bot-admin-chat": 777, "sched-daily-summary": "every 1 s"})
+        r = srv.client(decode_responses=True)
+        wait_for(lambda: fired(r, "builtin:daily-summary") >= 3, 10, what="three summaries")
+        last = int(r.hget("sched:{sched}:last", "builtin:daily-summary"))
+        assert last % 1000 == 0 and last <= time.time() * 1000
+        assert api_post(srv, "/api/v1/schedules/builtin:daily-summary/pause")["paused"]
+        time.sleep(0.3)
+        n = fired(r, "builtin:daily-summary")
+        assert schedules(srv)["builtin:daily-summary"]["fired"] == n
+        wait_for(lambda: len(api.texts(777)) >= n, 10, what="every summary delivered")
+        time.sleep(1.5)
+        texts = api.texts(777)
+        assert len(texts) == n == fired(r, "builtin:daily-summary"), (n, texts)
+        assert all(t.startswith("Daily summary, ") for t in texts)
+        # the other built-ins, at their defaults, wrote nothing
+        assert not [k for k in r.keys("*") if k.startswith("queue:") or k.startswith("job:")]
+    finally:
+        api.stop()
 
 
 def test_bad_schedule_options_stop_the_start(make_server):
