@@ -7,7 +7,7 @@ FUZZ_SECONDS ?= 60
 ARGS       ?=
 PYTHON     ?= /usr/bin/python3
 
-.PHONY: all deps build run test unit unit-asan integration asan bench clean fuzz
+.PHONY: all deps build run test unit unit-asan integration asan bench clean fuzz fuzz-deps
 
 all: build
 
@@ -52,7 +52,10 @@ bench: build
 
 # Every fuzz target for FUZZ_SECONDS (default 60) each; `make test` replays
 # their corpora instead (suite 'fuzz' of the unit tests).
-fuzz: deps $(FUZZ_BUILD)/build.ninja
+fuzz-deps:
+	@sh tools/deps.sh --fuzz
+
+fuzz: fuzz-deps $(FUZZ_BUILD)/build.ninja
 	ninja -C $(FUZZ_BUILD)
 	@sh protocol/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 

@@ -308,7 +308,6 @@ struct sched {
     uv_timer_t timer;
     struct ent *v;
     int n;
-    int synced;            /* stale records cleaned since we became master */
     int64_t started_ms;    /* where configured and built-in schedules count from */
     int64_t fired_total, fire_errors, redriven_total, expired_total, pruned_total;
     struct metrics_hist late;
@@ -631,10 +630,11 @@ static void del_def(struct eng_ctx *c, const char *name)
     hdel1(c, K_FIRED, name);
 }
 
-/* On becoming master: records this process's configuration contradicts are
- * set right (a configured schedule gone, or changed: it restarts from now;
- * an override of a built-in that is off or no longer paused).  Writes
- * nothing when every record agrees. */
+/* On the master, each tick: records this process's configuration
+ * contradicts are set right (a configured schedule gone, or changed: it
+ * restarts from now; an override of a built-in that is off or no longer
+ * paused).  Writes nothing when every record agrees (the usual case: a
+ * few small reads). */
 static void sync_config(struct sched *s)
 {
     struct eng_ctx c;
@@ -668,7 +668,6 @@ static void sync_config(struct sched *s)
     eng_journal_multi(&c, 0);
     eng_unlock(&c);
     pairs_free(&defs);
-    s->synced = 1;
 }
 
 /* Fires a configured or API schedule's latest due time, if it is still
@@ -683,7 +682,7 @@ static void fire(struct sched *s, struct ent *e, int64_t now_ms)
         return;
     }
     int64_t due = due_s * 1000;
-    char qtag[48], idem[SCHED_NAME_MAX + 32];
+    char qtag[48], idem[sizeof e->name + 24];
     key_queue_tag(qtag, sizeof qtag, e->queue);
     struct eng_str keys[2] = {{S(TAG)}, {S(qtag)}};
     struct eng_ctx c;
@@ -735,8 +734,7 @@ static void on_tick(uv_timer_t *t)
      * what we wrote would be overwritten by the load. */
     if (!app_is_master(s->a) || app_is_loading(s->a))
         return;
-    if (!s->synced)
-        sync_config(s);
+    sync_config(s); /* every tick: a snapshot loaded after our first look brings old records back */
     reload(s);
     int64_t now = app_now_ms();
     for (int i = 0; i < s->n; i++) {
@@ -748,13 +746,6 @@ static void on_tick(uv_timer_t *t)
         else
             fire(s, e, now);
     }
-}
-
-static void on_role(void *ud, int is_master)
-{
-    struct sched *s = ud;
-    if (is_master)
-        s->synced = 0; /* set stale records right on the next tick */
 }
 
 /* ---- built-in tasks (in process, on the master) ------------------------------------ */
@@ -1251,11 +1242,10 @@ static int sched_start(struct app *a, char *err, size_t errlen)
     s->started_ms = app_now_ms();
     metrics_hist_init_latency(&s->late);
     app_set_part_state(a, "sched", s);
-    app_on_role(a, on_role, s);
     app_add_collector(a, collect, s);
     uv_timer_init(app_loop(a), &s->timer);
     s->timer.data = s;
-    uv_timer_start(&s->timer, on_tick, 0, (uint64_t)so.tick_ms);
+    uv_timer_start(&s->timer, on_tick, (uint64_t)so.tick_ms, (uint64_t)so.tick_ms);
     log_info("scheduler started", "timezone=%s schedules_configured=%d tick_ms=%lld", so.tz, confs.n,
              (long long)so.tick_ms);
     return 0;

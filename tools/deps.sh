@@ -7,6 +7,8 @@ set -eu
 PKGS="meson ninja-build pkg-config gcc make libuv1-dev libxxhash-dev liblz4-dev libcjson-dev \
 libcurl4-openssl-dev libmongoc-dev libcmocka-dev libhttp-parser-dev \
 redis-server redis-tools redis-sentinel python3-redis python3-pytest python3-yaml nginx prometheus docker-compose openssl python3-jsonschema wrk"
+# `make fuzz` needs clang and libFuzzer's runtime on top of the rest.
+[ "${1:-}" = "--fuzz" ] && PKGS="$PKGS clang-14 libclang-rt-14-dev"
 [ "${1:-}" = "--run-only" ] && PKGS="meson ninja-build pkg-config gcc make libuv1-dev libxxhash-dev liblz4-dev \
 libcjson-dev libcurl4-openssl-dev libmongoc-dev libhttp-parser-dev"
 

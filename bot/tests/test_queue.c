@@ -259,13 +259,13 @@ static void test_batches(void **st)
 {
     struct eng_ctx c;
     for (int i = 0; i < 6; i++)
-        assert_int_equal(add("b", i, i == 0 ? "k0" : NULL, NULL), 1);
-    assert_int_equal(eng_del(at(&c, "b", 10), "job:{q:b}:2", 11), 1); /* deleted by hand */
+        assert_int_equal(add("bt", i, i == 0 ? "k0" : NULL, NULL), 1);
+    assert_int_equal(eng_del(at(&c, "bt", 10), "job:{q:bt}:2", 12), 1); /* deleted by hand */
     eng_unlock(&c);
     struct queue_claim cl[8];
     for (int i = 0; i < 8; i++)
         buf_init(&cl[i].payload);
-    assert_int_equal(queue__claim_batch(at(&c, "b", 100), "b", 1000, cl, 4), 3); /* 1, (2 gone), 3, 4 */
+    assert_int_equal(queue__claim_batch(at(&c, "bt", 100), "bt", 1000, cl, 4), 3); /* 1, (2 gone), 3, 4 */
     eng_unlock(&c);
     assert_string_equal(cl[0].id, "1");
     assert_string_equal(cl[1].id, "3");
@@ -273,49 +273,49 @@ static void test_batches(void **st)
     assert_string_equal(cl[0].idem, "k0");
     assert_string_equal(cl[2].payload.p, "{\"n\":1}");
     assert_int_equal(cl[1].attempts, 1);
-    assert_int_equal(stats("b", 100).active, 3);
-    assert_int_equal(stats("b", 100).waiting, 2);
+    assert_int_equal(stats("bt", 100).active, 3);
+    assert_int_equal(stats("bt", 100).waiting, 2);
     double score;
-    assert_int_equal(eng_zscore(at(&c, "b", 100), "queue:{q:b}:active", 18, "3", 1, &score), 0);
+    assert_int_equal(eng_zscore(at(&c, "bt", 100), "queue:{q:bt}:active", 19, "3", 1, &score), 0);
     eng_unlock(&c);
     assert_true(score == 1100.0);
     struct queue_fin fin[] = {{.id = "1", .result = "{\"ok\":1}", .token = 1},
                               {.id = "3", .token = 2}, /* another attempt's token */
                               {.id = "5"},             /* waiting, not active */
                               {.id = "4", .token = 1}};
-    assert_int_equal(queue__done_batch(at(&c, "b", 200), "b", fin, 4), 2);
+    assert_int_equal(queue__done_batch(at(&c, "bt", 200), "bt", fin, 4), 2);
     eng_unlock(&c);
     assert_int_equal(fin[0].rc, 1);
     assert_int_equal(fin[1].rc, 0);
     assert_int_equal(fin[2].rc, 0);
     assert_int_equal(fin[3].rc, 1);
-    struct bot_queue_stats s = stats("b", 200);
+    struct bot_queue_stats s = stats("bt", 200);
     assert_int_equal(s.active, 1);
     assert_int_equal(s.completed, 2);
     assert_int_equal(s.completed_total, 2);
     struct eng_str v;
-    assert_int_equal(eng_list_index(at(&c, "b", 200), "queue:{q:b}:completed", 21, 0, &v), 0);
+    assert_int_equal(eng_list_index(at(&c, "bt", 200), "queue:{q:bt}:completed", 22, 0, &v), 0);
     assert_int_equal(v.n, 1);
     assert_memory_equal(v.p, "4", 1); /* newest first */
-    assert_int_equal(eng_hget(&c, "job:{q:b}:1", 11, "result", 6, &v), 0);
+    assert_int_equal(eng_hget(&c, "job:{q:bt}:1", 12, "result", 6, &v), 0);
     assert_memory_equal(v.p, "{\"ok\":1}", 8);
-    assert_int_equal(eng_hget(&c, "job:{q:b}:1", 11, "state", 5, &v), 0);
+    assert_int_equal(eng_hget(&c, "job:{q:bt}:1", 12, "state", 5, &v), 0);
     assert_memory_equal(v.p, "done", 4);
     eng_unlock(&c);
     /* the rest, past keep-completed (3): the oldest done go, hashes and all */
-    assert_int_equal(queue__claim_batch(at(&c, "b", 300), "b", 1000, cl + 3, 8), 2);
+    assert_int_equal(queue__claim_batch(at(&c, "bt", 300), "bt", 1000, cl + 3, 8), 2);
     eng_unlock(&c);
     struct queue_fin rest[] = {{.id = "3"}, {.id = cl[3].id}, {.id = cl[4].id}};
-    assert_int_equal(queue__done_batch(at(&c, "b", 400), "b", rest, 3), 3);
+    assert_int_equal(queue__done_batch(at(&c, "bt", 400), "bt", rest, 3), 3);
     eng_unlock(&c);
-    s = stats("b", 400);
+    s = stats("bt", 400);
     assert_int_equal(s.completed, 3);
     assert_int_equal(s.completed_total, 5);
     assert_int_equal(s.active + s.waiting, 0);
-    assert_int_equal(eng_exists(at(&c, "b", 400), "job:{q:b}:1", 11), 0);
-    assert_int_equal(eng_hget(&c, "queue:{q:b}:idem", 16, "k0", 2, &v), ERR_NOKEY);
-    assert_int_equal(eng_exists(&c, "job:{q:b}:4", 11), 0);
-    assert_int_equal(eng_exists(&c, "job:{q:b}:3", 11), 1);
+    assert_int_equal(eng_exists(at(&c, "bt", 400), "job:{q:bt}:1", 12), 0);
+    assert_int_equal(eng_hget(&c, "queue:{q:bt}:idem", 17, "k0", 2, &v), ERR_NOKEY);
+    assert_int_equal(eng_exists(&c, "job:{q:bt}:4", 12), 0);
+    assert_int_equal(eng_exists(&c, "job:{q:bt}:3", 12), 1);
     eng_unlock(&c);
     for (int i = 0; i < 8; i++)
         buf_release(&cl[i].payload);
