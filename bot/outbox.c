@@ -166,6 +166,72 @@ int bot_tell(struct eng_ctx *c, struct app *a, int64_t uid, const char *msg_key,
     return tg__outbox_text(c, a, uid, text);
 }
 
+/* Reads an entry as bot_outbox_push writes it, by position: no JSON tree
+ * for the one shape we write ourselves.  0, or -1 for another shape. */
+static int entry_fast(const char *p, size_t n, struct tg_outbox_entry *e)
+{
+    const char *end = p + n;
+    if (n < 22 || memcmp(p, "{\"m\":\"", 6) || end[-1] != '}' || end[-2] != '}')
+        return -1;
+    const char *q = p + 6;
+    size_t k = 0;
+    while (q < end && ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9') || *q == '_') &&
+           k < sizeof e->method - 1)
+        e->method[k++] = *q++;
+    if (!k || end - q < 6 || memcmp(q, "\",\"f\":", 6))
+        return -1;
+    e->method[k] = '\0';
+    q += 6;
+    unsigned f = 0;
+    if (q >= end || *q < '0' || *q > '9')
+        return -1;
+    for (; q < end && *q >= '0' && *q <= '9'; q++)
+        f = f * 10 + (unsigned)(*q - '0');
+    if (end - q < 5 || memcmp(q, ",\"t\":", 5))
+        return -1;
+    for (q += 5; q < end && ((*q >= '0' && *q <= '9') || *q == '-'); q++)
+        ;
+    if (end - q < 6 || memcmp(q, ",\"p\":{", 6))
+        return -1;
+    q += 5;
+    e->flags = f;
+    e->params = q;
+    e->params_len = (size_t)(end - 1 - q);
+    return 0;
+}
+
+/* Any other shape (an entry left by another version, or written by hand):
+ * read as JSON, the params printed into scratch. */
+static int entry_slow(const char *p, size_t n, struct tg_outbox_entry *e, struct buf *scratch)
+{
+    cJSON *root = cJSON_ParseWithLength(p, n);
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "m");
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(root, "f");
+    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(root, "p");
+    char *body = NULL;
+    int rc = -1;
+    if (cJSON_IsString(m) && strlen(m->valuestring) < sizeof e->method && cJSON_IsObject(pp) &&
+        (body = cJSON_PrintUnformatted(pp))) {
+        strcpy(e->method, m->valuestring);
+        e->flags = cJSON_IsNumber(f) && f->valuedouble >= 0 ? (unsigned)f->valuedouble : 0;
+        buf_reset(scratch);
+        buf_puts(scratch, body);
+        e->params = scratch->p;
+        e->params_len = scratch->len;
+        rc = 0;
+    }
+    cJSON_free(body);
+    cJSON_Delete(root);
+    return rc;
+}
+
+int tg_outbox_entry_read(const char *p, size_t n, struct tg_outbox_entry *e, struct buf *scratch)
+{
+    if (entry_fast(p, n, e) == 0)
+        return 0;
+    return entry_slow(p, n, e, scratch);
+}
+
 struct peek {
     struct buf *out;
     int found;

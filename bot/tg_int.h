@@ -177,6 +177,18 @@ int tg_outbox_peek(struct eng_ctx *c, int64_t chat, struct buf *out);
 int64_t tg_outbox_drop(struct eng_ctx *c, int64_t chat);
 /* The running depth counter (entries pushed minus removed). */
 void tg__outbox_depth_add(int64_t n);
+/* An outbox entry's parts: the method (copied), flags, and the params
+ * object's text (a view into the entry, or into scratch). */
+struct tg_outbox_entry {
+    char method[64];
+    unsigned flags;
+    const char *params;
+    size_t params_len;
+};
+/* Reads an entry ({"m":method,"f":flags,"t":ms,"p":{params}}): the shape
+ * bot_outbox_push writes is read by position, any other as JSON.  0, or -1
+ * unreadable (no string m, no object p, a method of 64 bytes or more). */
+int tg_outbox_entry_read(const char *p, size_t n, struct tg_outbox_entry *e, struct buf *scratch);
 /* Queues sendMessage {"chat_id":chat,"text":text} (bot_outbox_push's rules). */
 int tg__outbox_text(struct eng_ctx *c, struct app *a, int64_t chat_id, const char *text);
 /* JSON writing without a tree: s as a quoted, escaped JSON string (cJSON's

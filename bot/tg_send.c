@@ -328,76 +328,6 @@ static void finish(struct tg_send *s, struct chat *ch, int64_t now)
     arm(s, ch->next_ms > now ? ch->next_ms : now, now);
 }
 
-/* An outbox entry's parts.  Views into the entry's text. */
-struct entry {
-    const char *method; /* NUL-terminated copy in name[] */
-    unsigned flags;
-    const char *params;
-    size_t params_len;
-    char name[64];
-};
-
-/* Reads an entry as bot_outbox_push writes it,
- *   {"m":"<method>","f":<flags>,"t":<ms>,"p":<params object>}
- * with a plain method name, by position: no JSON tree for the one shape we
- * write ourselves.  0, or -1 when the text has another shape. */
-static int entry_fast(const char *p, size_t n, struct entry *e)
-{
-    const char *end = p + n;
-    if (n < 22 || memcmp(p, "{\"m\":\"", 6) || end[-1] != '}' || end[-2] != '}')
-        return -1;
-    const char *q = p + 6;
-    size_t k = 0;
-    while (q < end && ((*q >= 'a' && *q <= 'z') || (*q >= 'A' && *q <= 'Z')) && k < sizeof e->name - 1)
-        e->name[k++] = *q++;
-    if (!k || end - q < 6 || memcmp(q, "\",\"f\":", 6))
-        return -1;
-    e->name[k] = '\0';
-    q += 6;
-    unsigned f = 0;
-    if (q >= end || *q < '0' || *q > '9')
-        return -1;
-    for (; q < end && *q >= '0' && *q <= '9'; q++)
-        f = f * 10 + (unsigned)(*q - '0');
-    if (end - q < 5 || memcmp(q, ",\"t\":", 5))
-        return -1;
-    for (q += 5; q < end && ((*q >= '0' && *q <= '9') || *q == '-'); q++)
-        ;
-    if (end - q < 6 || memcmp(q, ",\"p\":{", 6))
-        return -1;
-    q += 5;
-    e->method = e->name;
-    e->flags = f;
-    e->params = q;
-    e->params_len = (size_t)(end - 1 - q);
-    return 0;
-}
-
-/* Any other shape: a JSON reading (entries left by other versions).  The
- * params are printed into out.  0, or -1 unreadable. */
-static int entry_slow(const char *p, size_t n, struct entry *e, struct buf *out)
-{
-    cJSON *root = cJSON_ParseWithLength(p, n);
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "m");
-    const cJSON *f = cJSON_GetObjectItemCaseSensitive(root, "f");
-    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(root, "p");
-    char *body = NULL;
-    int rc = -1;
-    if (cJSON_IsString(m) && cJSON_IsObject(pp) && (body = cJSON_PrintUnformatted(pp))) {
-        snprintf(e->name, sizeof e->name, "%s", m->valuestring);
-        e->method = e->name;
-        e->flags = cJSON_IsNumber(f) ? (unsigned)f->valuedouble : 0;
-        buf_reset(out);
-        buf_puts(out, body);
-        e->params = out->p;
-        e->params_len = out->len;
-        rc = 0;
-    }
-    cJSON_free(body);
-    cJSON_Delete(root);
-    return rc;
-}
-
 /* The URL of method: the "<api-url>/bot<token>/" part is kept. */
 static const char *method_url(struct tg_send *s, const char *method)
 {
@@ -418,8 +348,8 @@ static int send_head(struct tg_send *s, struct chat *ch, struct buf *entry, stru
 {
     if (!peek(s, ch->id, entry))
         return -1;
-    struct entry e;
-    if (entry_fast(entry->p, entry->len, &e) < 0 && entry_slow(entry->p, entry->len, &e, scratch) < 0) {
+    struct tg_outbox_entry e;
+    if (tg_outbox_entry_read(entry->p, entry->len, &e, scratch) < 0) {
         log_warn("outbox entry unreadable, dropped", "chat=%lld", (long long)ch->id);
         with_chat_lock(s, ch->id, do_pop, NULL);
         return 0;

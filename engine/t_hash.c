@@ -394,9 +394,20 @@ int eng_hset(struct eng_ctx *c, const char *key, size_t klen, const struct eng_s
     struct eng_key *k = lookup_or_new(c, key, klen, &err, &created);
     if (!k)
         return err;
+    if (k->enc == ENC_LISTPACK && npairs > 1) {
+        /* one realloc for all the pairs rather than one each (a job or a
+         * session is written in one HSET); what replacing left over is
+         * trimmed after */
+        size_t more = 0;
+        for (int i = 0; i < npairs; i++)
+            more += 2 + fv[2 * i].n + fv[2 * i + 1].n;
+        k->v.p = lp_reserve(k->v.p, more);
+    }
     int64_t n = 0;
     for (int i = 0; i < npairs; i++)
         n += hset(k, fv[2 * i].p, fv[2 * i].n, fv[2 * i + 1].p, fv[2 * i + 1].n);
+    if (k->enc == ENC_LISTPACK && npairs > 1)
+        k->v.p = lp_trim(k->v.p);
     if (created)
         eng__add(c, k);
     eng__journal_args(c, "HSET", key, klen, fv, 2 * npairs);

@@ -553,6 +553,71 @@ static void users_scan(void **st)
     eng_unlock(&c);
 }
 
+/* The outbox entry format: what bot_outbox_push writes is read back by
+ * position (params byte for byte), other shapes as JSON, junk refused; the
+ * JSON writers escape as cJSON does and keys match keys.h's. */
+static void outbox_entries(void **st)
+{
+    (void)st;
+    const int64_t uid = 701;
+    struct eng_ctx c = lock_user(uid);
+    const char *params = "{\"chat_id\":701,\"text\":\"a }} \\\"q\\\" \u00e9\",\"x\":{\"y\":[1,{}]}}";
+    assert_int_equal(bot_outbox_push(&c, NULL, uid, "sendMessage", params, BOT_OUT_BULK), 1);
+    assert_int_equal(bot_outbox_push(&c, NULL, uid, "odd\"name", "{}", 0), 1);
+    struct buf entry = BUF_INIT, scratch = BUF_INIT;
+    struct tg_outbox_entry e;
+    assert_int_equal(tg_outbox_peek(&c, uid, &entry), 1);
+    assert_int_equal(tg_outbox_entry_read(entry.p, entry.len, &e, &scratch), 0);
+    assert_string_equal(e.method, "sendMessage");
+    assert_int_equal(e.flags, BOT_OUT_BULK);
+    assert_int_equal(e.params_len, strlen(params));
+    assert_memory_equal(e.params, params, strlen(params));
+    assert_true(e.params >= entry.p && e.params < entry.p + entry.len); /* read in place */
+    assert_int_equal(tg_outbox_pop_head(&c, uid), 1);
+    /* a method that needed escaping: written by cJSON, read as JSON */
+    assert_int_equal(tg_outbox_peek(&c, uid, &entry), 1);
+    assert_non_null(strstr(entry.p, "\"odd\\\"name\""));
+    assert_int_equal(tg_outbox_entry_read(entry.p, entry.len, &e, &scratch), 0);
+    assert_string_equal(e.method, "odd\"name");
+    assert_int_equal(e.params_len, 2);
+    assert_int_equal(tg_outbox_pop_head(&c, uid), 1);
+    eng_unlock(&c);
+    /* other shapes: spaces, another key order, no flags; junk */
+    const char *other = "{ \"p\": {\"chat_id\": 5, \"text\": \"hi\"}, \"m\": \"sendMessage\" }";
+    assert_int_equal(tg_outbox_entry_read(other, strlen(other), &e, &scratch), 0);
+    assert_string_equal(e.method, "sendMessage");
+    assert_int_equal(e.flags, 0);
+    assert_int_equal(e.params_len, strlen("{\"chat_id\":5,\"text\":\"hi\"}"));
+    assert_memory_equal(e.params, "{\"chat_id\":5,\"text\":\"hi\"}", e.params_len);
+    const char *bad[] = {"", "{}", "not json", "{\"m\":\"sendMessage\",\"f\":0,\"t\":1,\"p\":[1]}",
+                         "{\"m\":5,\"p\":{}}", "{\"m\":\"sendMessage\",\"f\":0,\"t\":1,\"p\":{\"a\":1}"};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(tg_outbox_entry_read(bad[i], strlen(bad[i]), &e, &scratch), -1);
+    /* JSON writers */
+    struct buf j = BUF_INIT;
+    tg__json_string(&j, "a\"b\\c\n\x01\xd8\xb1");
+    assert_string_equal(j.p, "\"a\\\"b\\\\c\\n\\u0001\xd8\xb1\"");
+    buf_reset(&j);
+    char big[9000];
+    memset(big, '"', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    tg__json_string(&j, big); /* past the stack buffer: written in place */
+    assert_int_equal(j.len, 2 * (sizeof big - 1) + 2);
+    buf_reset(&j);
+    tg__json_int(&j, -9007199254740993LL);
+    assert_string_equal(j.p, "-9007199254740993");
+    buf_release(&j);
+    char k1[48], k2[48];
+    key_user(k1, sizeof k1, "outbox", -1001234567890LL);
+    tg__key_user(k2, "outbox", -1001234567890LL);
+    assert_string_equal(k1, k2);
+    key_user_tag(k1, sizeof k1, 42);
+    tg__key_tag(k2, 42);
+    assert_string_equal(k1, k2);
+    buf_release(&entry);
+    buf_release(&scratch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -562,6 +627,7 @@ int main(void)
         cmocka_unit_test(arabic),               cmocka_unit_test(deposit),
         cmocka_unit_test(withdraw_conversation), cmocka_unit_test(withdraw_short_and_cancel),
         cmocka_unit_test(blocked_and_edited),   cmocka_unit_test(users_scan),
+        cmocka_unit_test(outbox_entries),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

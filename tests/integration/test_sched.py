@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from conftest import wait_for  # noqa: E402
@@ -58,6 +59,16 @@ def schedules(srv):
     st, _, body = srv.http("GET", "/api/v1/schedules", None, AUTH)
     assert st == 200, body
     return {s["name"]: s for s in json.loads(body)["schedules"]}
+
+
+def wait_loaded(r):
+    """After a restart: until the snapshot is in (commands answer LOADING before)."""
+    def ping():
+        try:
+            return r.ping()
+        except redis.exceptions.BusyLoadingError:
+            return False
+    wait_for(ping, 20, what="the snapshot loaded")
 
 
 def api_post(srv, path):
@@ -123,10 +134,11 @@ def test_pause_overrides_are_the_only_records(make_server):
     r.save()
     srv.stop()
     srv.start()
+    r = srv.client(decode_responses=True)
+    wait_loaded(r)
     ss = schedules(srv)
     assert ss["builtin:prune-jobs"]["paused"] and ss["yearly"]["paused"]
     assert not ss["builtin:expire-withdrawals"]["paused"]
-    r = srv.client(decode_responses=True)
     t0 = int(time.time() * 1000)
     assert api_post(srv, "/api/v1/schedules/builtin:prune-jobs/resume")["paused"] is False
     wait_for(lambda: schedules(srv)["builtin:prune-jobs"]["fired"] >= 1, 5, what="prune-jobs runs again")
@@ -150,9 +162,10 @@ def test_configured_schedule_changed_or_removed_across_restarts(make_server):
     r.save()
     srv.stop()
     srv.options["schedule"] = ["tick", "every 3600 s", "tq", "{}"]
+    t0 = int(time.time() * 1000)
     srv.start()
     r = srv.client(decode_responses=True)
-    t0 = int(time.time() * 1000)
+    wait_loaded(r)
     wait_for(lambda: json.loads(r.hget("sched:{sched}:defs", "tick"))["expr"] == "every 3600 s", 5,
              what="the record follows the configuration")
     # a changed expression restarts from now: nothing missed under the old one fires
@@ -166,6 +179,7 @@ def test_configured_schedule_changed_or_removed_across_restarts(make_server):
     del srv.options["schedule"]
     srv.start()
     r = srv.client(decode_responses=True)
+    wait_loaded(r)
     wait_for(lambda: not r.exists("sched:{sched}:defs", "sched:{sched}:last", "sched:{sched}:fired"), 5,
              what="the removed schedule's records gone")
     assert "tick" not in schedules(srv)
@@ -223,6 +237,7 @@ def test_schedule_survives_restart(make_server):
     time.sleep(2.5)  # misses two or three ticks
     srv.start()
     r = srv.client(decode_responses=True)
+    wait_loaded(r)
     wait_for(lambda: fired(r, "tick") >= n_before + 2 and fired(r, "api1") >= 1, 10, what="fires after restart")
     d = check_once(r, "tq", "tick")
     assert d[n_before - 1] == before
