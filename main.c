@@ -145,6 +145,7 @@ int main(int argc, char **argv)
     app_add_collector(app, collect_repl, &wiring);
     app_add_collector(app, collect_snap, &wiring);
     app_set_role(app, !(rc_repl->master_host && *rc_repl->master_host));
+    app_set_loading(app, 1); /* until the snapshot thread says whether it restores: no 200 from /readyz before */
     if (app_start(app, e, err, sizeof err) < 0) {
         log_warn("startup failed", "error=\"%s\"", err);
         fprintf(stderr, "%s\n", err);
@@ -155,6 +156,8 @@ int main(int argc, char **argv)
         log_warn("startup failed", "error=\"cannot start the snapshot thread\"");
         return 1;
     }
+    if (!repl_snap_loading(snap))
+        app_set_loading(app, 0); /* nothing to restore (a restore clears it when done) */
     if (repl_start(repl, srv, sc, &(struct repl_env){.ud = &wiring, .on_role_change = on_role_change}) < 0) {
         log_warn("startup failed", "error=\"cannot start the replication thread\"");
         return 1;

@@ -139,9 +139,13 @@ static void stop_on_loop(struct app *a)
     uv_close((uv_handle_t *)&a->wake, NULL);
 }
 
+/* The role the parts act on: a master that has loaded its data (while a
+ * snapshot loads, what they would read is not there yet, and what they
+ * would write the load overwrites).  Parts hear of it when it changes, so
+ * recovery of work left in the engine runs once the load is done. */
 static void apply_role(struct app *a)
 {
-    int want = atomic_load(&a->want_master);
+    int want = atomic_load(&a->want_master) && !atomic_load(&a->loading);
     if (want == atomic_load(&a->is_master))
         return;
     atomic_store(&a->is_master, want);
@@ -251,13 +255,18 @@ void app_set_role(struct app *a, int is_master)
     if (a->thread_started)
         uv_async_send(&a->wake);
     else
-        atomic_store(&a->is_master, is_master ? 1 : 0);
+        atomic_store(&a->is_master, is_master && !atomic_load(&a->loading));
 }
 
 void app_set_loading(struct app *a, int on)
 {
-    if (a)
-        atomic_store(&a->loading, on ? 1 : 0);
+    if (!a)
+        return;
+    atomic_store(&a->loading, on ? 1 : 0);
+    if (a->thread_started)
+        uv_async_send(&a->wake);
+    else
+        atomic_store(&a->is_master, atomic_load(&a->want_master) && !on);
 }
 
 int app_is_loading(const struct app *a) { return atomic_load(&a->loading); }

@@ -90,6 +90,9 @@ struct eng *app_engine(struct app *a);
 struct uv_loop_s *app_loop(struct app *a);
 struct http_server *app_http(struct app *a);
 struct httpc *app_httpc(struct app *a);
+/* 1 on a master that has loaded its data: the parts act only then (a
+ * master still loading a snapshot counts as not master, and becoming
+ * loaded is a role change: app_on_role callbacks run). */
 int app_is_master(const struct app *a);
 /* fn(ud, is_master) on the loop thread after each role change. */
 void app_on_role(struct app *a, void (*fn)(void *ud, int is_master), void *ud);

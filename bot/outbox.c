@@ -5,6 +5,7 @@
  * reports; the sender (tg_send.c) is then woken and takes it from there.
  * Keeping the calls in the engine means a restart or failover loses no
  * answer already promised.  No I/O here. */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -98,37 +99,21 @@ static int plain_name(const char *m)
     return 1;
 }
 
-int bot_outbox_push(struct eng_ctx *c, struct app *a, int64_t chat_id, const char *method, const char *params_json,
-                    unsigned flags)
+/* Appends n bytes at *w (the caller sized the destination). */
+static char *put(char *w, const char *p, size_t n)
 {
-    (void)a;
-    if (!chat_active(c, chat_id))
-        return 0; /* blocked us: a send would only earn a 403 */
-    /* {"m":method,"f":flags,"t":ms,"p":params}: the sender reads this
-     * exact shape back without a JSON parse (tg_send.c) */
-    struct buf b = BUF_INIT;
-    buf_grow(&b, 64 + strlen(method) + (params_json ? strlen(params_json) : 2));
-    buf_puts(&b, "{\"m\":");
-    if (plain_name(method)) {
-        buf_putc(&b, '"');
-        buf_puts(&b, method);
-        buf_putc(&b, '"');
-    } else {
-        tg__json_string(&b, method);
-    }
-    buf_puts(&b, ",\"f\":");
-    tg__json_int(&b, flags);
-    buf_puts(&b, ",\"t\":");
-    tg__json_int(&b, c->now_ms);
-    buf_puts(&b, ",\"p\":");
-    buf_puts(&b, params_json && *params_json ? params_json : "{}");
-    buf_putc(&b, '}');
+    memcpy(w, p, n);
+    return w + n;
+}
+
+/* Pushes the entry text onto chat's outbox and wakes the sender. */
+static int push_entry(struct eng_ctx *c, int64_t chat_id, const char *p, size_t n)
+{
     char key[48];
     tg__key_user(key, "outbox", chat_id);
-    struct eng_str el = {b.p, b.len};
+    struct eng_str el = {p, n};
     int64_t len;
     int rc = eng_list_push(c, S(key), ENG_LIST_TAIL, 0, &el, 1, &len);
-    buf_release(&b);
     if (rc < 0)
         return rc;
     tg__outbox_depth_add(1);
@@ -137,10 +122,72 @@ int bot_outbox_push(struct eng_ctx *c, struct app *a, int64_t chat_id, const cha
     return 1;
 }
 
+int bot_outbox_push(struct eng_ctx *c, struct app *a, int64_t chat_id, const char *method, const char *params_json,
+                    unsigned flags)
+{
+    (void)a;
+    if (!chat_active(c, chat_id))
+        return 0; /* blocked us: a send would only earn a 403 */
+    /* {"m":method,"f":flags,"t":ms,"p":params}: the sender reads this
+     * exact shape back without a JSON parse (tg_send.c).  A plain method
+     * name needs no escaping, so the length is known up front and the
+     * usual entry is built on the stack (no heap block per reply). */
+    const char *params = params_json && *params_json ? params_json : "{}";
+    if (!plain_name(method)) {
+        struct buf b = BUF_INIT;
+        buf_puts(&b, "{\"m\":");
+        tg__json_string(&b, method);
+        buf_puts(&b, ",\"f\":");
+        tg__json_int(&b, flags);
+        buf_puts(&b, ",\"t\":");
+        tg__json_int(&b, c->now_ms);
+        buf_puts(&b, ",\"p\":");
+        buf_puts(&b, params);
+        buf_putc(&b, '}');
+        int rc = push_entry(c, chat_id, b.p, b.len);
+        buf_release(&b);
+        return rc;
+    }
+    char fl[24], ts[24], stack[4096];
+    size_t ml = strlen(method), pl = strlen(params), fn = num_fmt_i64(fl, flags), tn = num_fmt_i64(ts, c->now_ms);
+    size_t n = 6 + ml + 6 + fn + 5 + tn + 5 + pl + 1;
+    char *e = n <= sizeof stack ? stack : xmalloc(n), *w = e;
+    w = put(w, "{\"m\":\"", 6);
+    w = put(w, method, ml);
+    w = put(w, "\",\"f\":", 6);
+    w = put(w, fl, fn);
+    w = put(w, ",\"t\":", 5);
+    w = put(w, ts, tn);
+    w = put(w, ",\"p\":", 5);
+    w = put(w, params, pl);
+    *w++ = '}';
+    assert((size_t)(w - e) == n);
+    int rc = push_entry(c, chat_id, e, n);
+    if (e != stack)
+        xfree(e);
+    return rc;
+}
+
 int tg__outbox_text(struct eng_ctx *c, struct app *a, int64_t chat_id, const char *text)
 {
+    /* {"chat_id":N,"text":"..."}: on the stack when the worst-case
+     * escaping fits, cJSON escaping straight into it */
+    char stack[8192];
+    size_t tl = strlen(text);
+    if (tl < (sizeof stack - 64) / 6) {
+        char *w = put(stack, "{\"chat_id\":", 11);
+        w += num_fmt_i64(w, chat_id);
+        w = put(w, ",\"text\":", 8);
+        cJSON item = {.type = cJSON_String | cJSON_IsReference, .valuestring = (char *)text};
+        int room = (int)(sizeof stack - (size_t)(w - stack) - 2);
+        if (cJSON_PrintPreallocated(&item, w, room, 0)) {
+            w += strlen(w);
+            *w++ = '}';
+            *w = '\0';
+            return bot_outbox_push(c, a, chat_id, "sendMessage", stack, 0);
+        }
+    }
     struct buf p = BUF_INIT;
-    buf_grow(&p, strlen(text) + 48);
     buf_puts(&p, "{\"chat_id\":");
     tg__json_int(&p, chat_id);
     buf_puts(&p, ",\"text\":");

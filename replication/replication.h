@@ -87,6 +87,8 @@ const struct server_cmd *repl_snap_commands(struct repl_snap *s, int *n);
 int repl_snap_start(struct repl_snap *s, const struct repl_snap_env *env);
 /* Stops the thread (a running child is killed: the snapshot is not
  * completed) and frees s.  NULL is fine. */
+/* 1 while the restore at start runs (LOADING).  Any thread. */
+int repl_snap_loading(struct repl_snap *s);
 void repl_snap_free(struct repl_snap *s);
 
 /* Appends the snapshots' Prometheus families (last success time, duration,

@@ -622,6 +622,14 @@ int repl_snap_start(struct repl_snap *s, const struct repl_snap_env *env)
     return 0;
 }
 
+int repl_snap_loading(struct repl_snap *s)
+{
+    pthread_mutex_lock(&s->lock);
+    int on = s->loading;
+    pthread_mutex_unlock(&s->lock);
+    return on;
+}
+
 void repl_snap_free(struct repl_snap *s)
 {
     if (!s)

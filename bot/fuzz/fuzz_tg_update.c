@@ -15,17 +15,7 @@
 
 #include "base/alloc.h"
 #include "tg_int.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-void fuzz_cleanup(void);
-
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                   \
-        }                                                                              \
-    } while (0)
+#include "fuzz.h"
 
 static struct eng *E;
 
@@ -61,10 +51,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         tg_update_release(&u);
     }
     xfree(body);
-    struct eng_ctx c;
-    eng_ctx_init(&c, E, 0);
-    eng_lock_all(&c);
-    eng_flush(&c, -1);
-    eng_unlock(&c);
+    fuzz_flush(E);
     return 0;
 }

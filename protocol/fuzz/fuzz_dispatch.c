@@ -28,21 +28,11 @@
 #include "base/err.h"
 #include "base/log.h"
 #include "server_int.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-void fuzz_cleanup(void);
+#include "fuzz.h"
 
 static struct server *S;
 static struct eng *E;
 static struct cfg *CONF;
-
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                   \
-        }                                                                              \
-    } while (0)
 
 static void setup(void)
 {
@@ -174,10 +164,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* back to an empty keyspace and no users for the next input */
     atomic_store(&S->pause_until_ms, 0);
     acl_reset();
-    struct eng_ctx ec;
-    eng_ctx_init(&ec, E, 0);
-    eng_lock_all(&ec);
-    eng_flush(&ec, -1);
-    eng_unlock(&ec);
+    fuzz_flush(E);
     return 0;
 }

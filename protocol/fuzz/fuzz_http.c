@@ -18,17 +18,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-void fuzz_cleanup(void);
-
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                   \
-        }                                                                              \
-    } while (0)
+#include "fuzz.h"
 
 static uv_loop_t loop;
 static struct http_server *S;
@@ -100,12 +90,6 @@ static int alive(const struct http_conn *c)
     return 0;
 }
 
-static size_t next_slice(uint64_t *s)
-{
-    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
-    return *s % 4 ? 1 + *s % 11 : 1 + *s % 900;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!S)
@@ -129,13 +113,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     c->last_ms = uv_now(&loop);
     uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
 
-    uint64_t seed = 0x9e3779b97f4a7c15ULL;
-    for (size_t i = 0; i < size; i++)
-        seed = (seed ^ data[i]) * 0x100000001b3ULL;
-    seed |= 1;
+    uint64_t seed = fuzz_seed(data, size);
     struct buf got = BUF_INIT;
     for (size_t off = 0; off < size && alive(c);) {
-        size_t n = next_slice(&seed);
+        size_t n = fuzz_next_slice(&seed, 11, 900);
         n = n < size - off ? n : size - off;
         memcpy(S->rbuf, data + off, n);
         uv_buf_t b = uv_buf_init(S->rbuf, (unsigned)n);

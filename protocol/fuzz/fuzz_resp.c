@@ -18,20 +18,11 @@
 #include "base/buf.h"
 #include "base/err.h"
 #include "resp.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+#include "fuzz.h"
 
 /* Small limits so that inputs of a few KiB reach them. */
 static const struct resp_limits req_lim = {512, 16, 256};
 static const struct resp_value_limits val_lim = {512, 16, 8};
-
-#define CHECK(cond)                                                           \
-    do {                                                                      \
-        if (!(cond)) {                                                        \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                          \
-        }                                                                     \
-    } while (0)
 
 static void render(struct buf *out, const struct resp_req_reader *r, const char *buf, size_t used, int64_t argc)
 {
@@ -48,13 +39,6 @@ static void render(struct buf *out, const struct resp_req_reader *r, const char 
         buf_putc(out, ']');
     }
     buf_putc(out, '|');
-}
-
-/* Next slice size: mostly tiny, sometimes large. */
-static size_t next_slice(uint64_t *s)
-{
-    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
-    return *s % 4 ? 1 + *s % 5 : 1 + *s % 300;
 }
 
 /* Runs the request reader over data; sliced when seed != 0.  The outcome is
@@ -87,7 +71,7 @@ static void run_requests(const uint8_t *data, size_t size, uint64_t seed, struct
             buf_printf(out, "A%zu", have);
             break;
         }
-        size_t n = seed ? next_slice(&seed) : size;
+        size_t n = seed ? fuzz_next_slice(&seed, 5, 300) : size;
         n = n < size - given ? n : size - given;
         char *moved = malloc(have + n);
         if (have)
@@ -106,11 +90,8 @@ static void run_requests(const uint8_t *data, size_t size, uint64_t seed, struct
 static void fuzz_requests(const uint8_t *data, size_t size)
 {
     struct buf whole = BUF_INIT, sliced = BUF_INIT;
-    uint64_t seed = 0x9e3779b97f4a7c15ULL;
-    for (size_t i = 0; i < size; i++)
-        seed = (seed ^ data[i]) * 0x100000001b3ULL;
     run_requests(data, size, 0, &whole);
-    run_requests(data, size, seed | 1, &sliced);
+    run_requests(data, size, fuzz_seed(data, size), &sliced);
     if (!(whole.len == sliced.len && memcmp(whole.p, sliced.p, whole.len) == 0)) {
         int too_big = strstr(whole.p, "E:too big") || strstr(sliced.p, "E:too big");
         if (!too_big) {

@@ -21,22 +21,12 @@
 
 #include "base/config.h"
 #include "repl.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-void fuzz_cleanup(void);
+#include "fuzz.h"
 
 static struct cfg *CONF;
 static struct eng *E;
 static struct server *S;
 static struct repl *R;
-
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                   \
-        }                                                                              \
-    } while (0)
 
 static void setup(void)
 {
@@ -101,12 +91,6 @@ static struct repl_link *new_link(int state)
     return l;
 }
 
-static size_t next_slice(uint64_t *s)
-{
-    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
-    return *s % 4 ? 1 + *s % 9 : 1 + *s % 700;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const int starts[] = {LINK_RECV_PONG, LINK_RECV_PSYNC, LINK_CONNECTED};
@@ -114,15 +98,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         setup();
     if (size < 1)
         return 0;
-    uint64_t seed = 0x9e3779b97f4a7c15ULL;
-    for (size_t i = 0; i < size; i++)
-        seed = (seed ^ data[i]) * 0x100000001b3ULL;
-    seed |= 1;
+    uint64_t seed = fuzz_seed(data, size);
     struct repl_link *l = new_link(starts[data[0] % 3]);
     if (l->state == LINK_CONNECTED)
         server_pseudo_select(R->master_client, 0);
     for (size_t off = 1; off < size && !l->closing;) {
-        size_t n = next_slice(&seed);
+        size_t n = fuzz_next_slice(&seed, 9, 700);
         n = n < size - off ? n : size - off;
         buf_append(&l->in, data + off, n); /* on_read's part, without the socket */
         l->in.p[l->in.len] = '\0';
@@ -138,10 +119,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uv_run(&R->loop, UV_RUN_NOWAIT); /* on_link_closed frees the link */
     /* back to a replica with nothing, for the next input */
     server_pseudo_reset(R->master_client);
-    struct eng_ctx c;
-    eng_ctx_init(&c, E, 0);
-    eng_lock_all(&c);
-    eng_flush(&c, -1);
-    eng_unlock(&c);
+    fuzz_flush(E);
     return 0;
 }

@@ -24,17 +24,7 @@
 #include "base/alloc.h"
 #include "base/err.h"
 #include "snap_int.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-void fuzz_cleanup(void);
-
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (!(cond)) {                                                                 \
-            fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-            abort();                                                                   \
-        }                                                                              \
-    } while (0)
+#include "fuzz.h"
 
 #define NOW_MS 1700000000000LL /* fixed: a verdict never depends on the clock */
 
@@ -46,21 +36,6 @@ void fuzz_cleanup(void)
     E = NULL;
 }
 
-static void flush_engine(void)
-{
-    struct eng_ctx c;
-    eng_ctx_init(&c, E, 0);
-    eng_lock_all(&c);
-    eng_flush(&c, -1);
-    eng_unlock(&c);
-}
-
-static size_t next_slice(uint64_t *s)
-{
-    *s ^= *s << 13, *s ^= *s >> 7, *s ^= *s << 17;
-    return *s % 4 ? 1 + *s % 7 : 1 + *s % 500;
-}
-
 /* Loads p[0..n) into E in slices; 0 when it loaded and ended cleanly. */
 static int load_sliced(const uint8_t *p, size_t n, uint64_t seed, uint64_t *keys)
 {
@@ -68,7 +43,7 @@ static int load_sliced(const uint8_t *p, size_t n, uint64_t seed, uint64_t *keys
     int rc = 0;
     eng_snap_reader_init(&r, E, NOW_MS);
     for (size_t off = 0; off < n && rc == 0;) {
-        size_t k = next_slice(&seed);
+        size_t k = fuzz_next_slice(&seed, 7, 500);
         k = k < n - off ? k : n - off;
         rc = eng_snap_read(&r, p + off, k);
         off += k;
@@ -189,21 +164,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned mode = data[0];
     const uint8_t *p = data + 1;
     size_t n = size - 1;
-    uint64_t seed = 0x9e3779b97f4a7c15ULL, keys = 0;
-    for (size_t i = 0; i < size; i++)
-        seed = (seed ^ data[i]) * 0x100000001b3ULL;
-
-    int direct = load_sliced(p, n, seed | 1, &keys);
+    uint64_t keys = 0;
+    int direct = load_sliced(p, n, fuzz_seed(data, size), &keys);
     if (direct == 0)
         round_trip();
-    flush_engine();
+    fuzz_flush(E);
     if (mode & 1)
         check_frames(p, n);
     if (mode & 2) {
         int wrapped = check_wrapped(p, n, 1 + (size_t)(mode >> 2) * 16);
         /* same records, same verdict (the key count check is the trailer's) */
         CHECK((wrapped == 0) == (direct == 0));
-        flush_engine();
+        fuzz_flush(E);
     }
     return 0;
 }
