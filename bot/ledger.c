@@ -46,27 +46,18 @@ static void ukeys_init(struct ukeys *k, int64_t uid)
     key_user(k->holds, sizeof k->holds, "ledger:holds", uid);
 }
 
-static int64_t hget_i64(struct eng_ctx *c, const char *key, const char *field)
-{
-    struct eng_str v;
-    int64_t n = 0;
-    if (eng_hget(c, key, strlen(key), field, strlen(field), &v) == 0)
-        num_parse_i64(v.p, v.n, &n);
-    return n;
-}
-
 int64_t bot_ledger_balance(struct eng_ctx *c, int64_t uid)
 {
     char key[KEYLEN];
     key_user(key, sizeof key, "user", uid);
-    return hget_i64(c, key, "balance");
+    return queue__hget_i64(c, key, "balance");
 }
 
 int64_t bot_ledger_held(struct eng_ctx *c, int64_t uid)
 {
     char key[KEYLEN];
     key_user(key, sizeof key, "user", uid);
-    return hget_i64(c, key, "held");
+    return queue__hget_i64(c, key, "held");
 }
 
 static int ref_seen(struct eng_ctx *c, const struct ukeys *k, const char *ref)
@@ -117,7 +108,7 @@ int bot_ledger_post(struct eng_ctx *c, int64_t uid, int64_t amount, const char *
     ukeys_init(&k, uid);
     if (ref_seen(c, &k, ref))
         return LEDGER_DUP;
-    int64_t balance = hget_i64(c, k.user, "balance");
+    int64_t balance = queue__hget_i64(c, k.user, "balance");
     if (amount < 0 && balance + amount < 0)
         return LEDGER_SHORT;
     ref_mark(c, &k, ref);
@@ -133,7 +124,7 @@ int bot_ledger_hold(struct eng_ctx *c, int64_t uid, int64_t amount, const char *
     ukeys_init(&k, uid);
     if (ref_seen(c, &k, ref))
         return LEDGER_DUP;
-    if (hget_i64(c, k.user, "balance") < amount)
+    if (queue__hget_i64(c, k.user, "balance") < amount)
         return LEDGER_SHORT;
     char num[24];
     size_t nn = num_fmt_i64(num, amount);
@@ -230,7 +221,7 @@ int bot_ledger_check(struct eng_ctx *c, int64_t uid)
     ukeys_init(&k, uid);
     struct hist_walk w = {0};
     eng_list_range(c, k.ledger, strlen(k.ledger), 0, -1, NULL, hist_elem, &w);
-    int64_t balance = hget_i64(c, k.user, "balance");
+    int64_t balance = queue__hget_i64(c, k.user, "balance");
     return !w.bad && w.sum == balance && balance >= 0;
 }
 

@@ -169,6 +169,54 @@ static int send(struct op *o, const char *method, const char *url, const char *k
     return httpc_send(app_httpc(o->ps->a), &req, cb, o);
 }
 
+/* POSTs {id, user_id, amount, currency[, address]} to url, with id as the
+ * Idempotency-Key. */
+static int post_object(struct op *o, const char *url, const char *key, const char *id, const char *address,
+                       httpc_cb *cb)
+{
+    cJSON *b = cJSON_CreateObject();
+    cJSON_AddStringToObject(b, "id", id);
+    cJSON_AddNumberToObject(b, "user_id", (double)o->uid);
+    cJSON_AddNumberToObject(b, "amount", (double)o->amount);
+    cJSON_AddStringToObject(b, "currency", o->ps->currency);
+    if (address)
+        cJSON_AddStringToObject(b, "address", address);
+    char *body = cJSON_PrintUnformatted(b);
+    cJSON_Delete(b);
+    int rc = send(o, "POST", url, key, id, body, cb);
+    cJSON_free(body);
+    return rc;
+}
+
+/* A 4xx the provider would answer again (not 401, 408 or 429): no retry. */
+static int http_final(int s) { return s >= 400 && s < 500 && s != 401 && s != 408 && s != 429; }
+
+/* 1, with o freed, when the part stopped while o's request was in flight. */
+static int orphaned(struct op *o)
+{
+    if (o->job)
+        return 0;
+    op_free(o);
+    return 1;
+}
+
+/* A job's conversation, linked; its payload's user_id and amount (both > 0)
+ * read into it.  Returns the payload for the caller's own fields, or NULL
+ * when it is not JSON or lacks those two. */
+static cJSON *op_start(struct pay *ps, struct bot_job *job, struct op **out)
+{
+    struct op *o = xcalloc(1, sizeof *o);
+    o->job = job;
+    op_link(ps, o);
+    *out = o;
+    cJSON *p = cJSON_ParseWithLength(job->payload, job->payload_len);
+    if (p && json_i64(p, "user_id", &o->uid) == 0 && o->uid > 0 && json_i64(p, "amount", &o->amount) == 0 &&
+        o->amount > 0)
+        return p;
+    cJSON_Delete(p);
+    return NULL;
+}
+
 /* ---- withdrawals ---------------------------------------------------------------------------- */
 
 static void payout_post(struct op *o);
@@ -240,10 +288,8 @@ static void payout_object(struct op *o, const cJSON *j)
 static void payout_posted(void *ud, const struct httpc_result *r)
 {
     struct op *o = ud;
-    if (!o->job) {
-        op_free(o);
+    if (orphaned(o))
         return;
-    }
     int s = r->status;
     char err[320];
     if (s == 200 || s == 201 || s == 409) {
@@ -255,7 +301,7 @@ static void payout_posted(void *ud, const struct httpc_result *r)
         else
             payout_get(o); /* 409 without the object: ask for it */
         cJSON_Delete(j);
-    } else if (s >= 400 && s < 500 && s != 401 && s != 408 && s != 429) {
+    } else if (http_final(s)) {
         cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
         char reason[128] = "";
         if (j && json_str(j, "reason", reason, sizeof reason) < 0)
@@ -282,10 +328,8 @@ static void payout_posted(void *ud, const struct httpc_result *r)
 static void payout_got(void *ud, const struct httpc_result *r)
 {
     struct op *o = ud;
-    if (!o->job) {
-        op_free(o);
+    if (orphaned(o))
         return;
-    }
     char err[160];
     if (r->status == 200) {
         cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
@@ -301,19 +345,9 @@ static void payout_got(void *ud, const struct httpc_result *r)
 
 static void payout_post(struct op *o)
 {
-    cJSON *b = cJSON_CreateObject();
-    cJSON_AddStringToObject(b, "id", o->key);
-    cJSON_AddNumberToObject(b, "user_id", (double)o->uid);
-    cJSON_AddNumberToObject(b, "amount", (double)o->amount);
-    cJSON_AddStringToObject(b, "currency", o->ps->currency);
-    cJSON_AddStringToObject(b, "address", o->address);
-    char *body = cJSON_PrintUnformatted(b);
-    cJSON_Delete(b);
     char url[1024];
     snprintf(url, sizeof url, "%s/payouts", po.payout_url);
-    int rc = send(o, "POST", url, po.payout_key, o->key, body, payout_posted);
-    cJSON_free(body);
-    if (rc < 0)
+    if (post_object(o, url, po.payout_key, o->key, o->address, payout_posted) < 0)
         job_fail(o, "payout request could not start", 0); /* nothing sent */
 }
 
@@ -327,13 +361,9 @@ static void payout_get(struct op *o)
 
 static void withdrawal_handler(void *ud, struct app *a, struct bot_job *job)
 {
-    struct pay *ps = ud;
-    struct op *o = xcalloc(1, sizeof *o);
-    o->job = job;
-    op_link(ps, o);
-    cJSON *p = cJSON_ParseWithLength(job->payload, job->payload_len);
-    if (!p || json_i64(p, "user_id", &o->uid) < 0 || o->uid <= 0 || json_i64(p, "amount", &o->amount) < 0 ||
-        o->amount <= 0 || json_str(p, "address", o->address, sizeof o->address) < 0 ||
+    struct op *o;
+    cJSON *p = op_start(ud, job, &o);
+    if (!p || json_str(p, "address", o->address, sizeof o->address) < 0 ||
         json_str(p, "ref", o->ref, sizeof o->ref) < 0) {
         cJSON_Delete(p);
         job_fail(o, "invalid payload: user_id, amount (> 0), address and ref are required", 1);
@@ -354,10 +384,8 @@ static void invoice_key(char *buf, size_t n, const char *invoice) { snprintf(buf
 static void invoice_created(void *ud, const struct httpc_result *r)
 {
     struct op *o = ud;
-    if (!o->job) {
-        op_free(o);
+    if (orphaned(o))
         return;
-    }
     char url[512] = "", err[200];
     cJSON *j = (r->status == 200 || r->status == 201 || r->status == 409)
                    ? cJSON_ParseWithLength(r->body, r->body_len)
@@ -392,37 +420,23 @@ static void invoice_created(void *ud, const struct httpc_result *r)
     }
     cJSON_Delete(j);
     o->ps->invoices_failed++;
-    int permanent = r->status >= 400 && r->status < 500 && r->status != 401 && r->status != 408 && r->status != 429;
     snprintf(err, sizeof err, "invoice: HTTP %d %.100s", r->status, r->error ? r->error : "");
-    job_fail(o, err, permanent);
+    job_fail(o, err, http_final(r->status));
 }
 
 static void payment_handler(void *ud, struct app *a, struct bot_job *job)
 {
-    struct pay *ps = ud;
-    struct op *o = xcalloc(1, sizeof *o);
-    o->job = job;
-    op_link(ps, o);
-    cJSON *p = cJSON_ParseWithLength(job->payload, job->payload_len);
-    if (!p || json_i64(p, "user_id", &o->uid) < 0 || o->uid <= 0 || json_i64(p, "amount", &o->amount) < 0 ||
-        o->amount <= 0 || json_str(p, "invoice_id", o->invoice, sizeof o->invoice) < 0) {
+    struct op *o;
+    cJSON *p = op_start(ud, job, &o);
+    if (!p || json_str(p, "invoice_id", o->invoice, sizeof o->invoice) < 0) {
         cJSON_Delete(p);
         job_fail(o, "invalid payload: user_id, amount (> 0) and invoice_id are required", 1);
         return;
     }
     cJSON_Delete(p);
-    cJSON *b = cJSON_CreateObject();
-    cJSON_AddStringToObject(b, "id", o->invoice);
-    cJSON_AddNumberToObject(b, "user_id", (double)o->uid);
-    cJSON_AddNumberToObject(b, "amount", (double)o->amount);
-    cJSON_AddStringToObject(b, "currency", ps->currency);
-    char *body = cJSON_PrintUnformatted(b);
-    cJSON_Delete(b);
     char url[1024];
     snprintf(url, sizeof url, "%s/invoices", po.payment_url);
-    int rc = send(o, "POST", url, po.payment_key, o->invoice, body, invoice_created);
-    cJSON_free(body);
-    if (rc < 0)
+    if (post_object(o, url, po.payment_key, o->invoice, NULL, invoice_created) < 0)
         job_fail(o, "invoice request could not start", 0);
 }
 

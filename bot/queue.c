@@ -185,8 +185,7 @@ static void hincr(struct eng_ctx *c, const char *key, const char *field, int64_t
     eng_hincrby(c, key, strlen(key), field, strlen(field), by, out ? out : &v);
 }
 
-/* A field as an integer (0 when missing or not a number). */
-static int64_t hget_i64(struct eng_ctx *c, const char *key, const char *field)
+int64_t queue__hget_i64(struct eng_ctx *c, const char *key, const char *field)
 {
     struct eng_str v;
     int64_t n = 0;
@@ -472,7 +471,7 @@ static int take_active(struct eng_ctx *c, const char *q, const char *id, int tok
     if (token > 0) {
         char jk[KEYLEN];
         jkey(jk, q, id);
-        if (hget_i64(c, jk, "attempts") != token)
+        if (queue__hget_i64(c, jk, "attempts") != token)
             return 0;
     }
     return zrem(c, key, id);
@@ -587,7 +586,7 @@ int queue__fail(struct eng_ctx *c, const char *q, const char *id, const char *er
     char key[KEYLEN], skey[KEYLEN], now[24], due[24];
     jkey(key, q, id);
     qkey(skey, q, "stats");
-    int64_t attempts = hget_i64(c, key, "attempts"), max = hget_i64(c, key, "max_attempts");
+    int64_t attempts = queue__hget_i64(c, key, "attempts"), max = queue__hget_i64(c, key, "max_attempts");
     hincr(c, skey, "failed_total", 1, NULL);
     fmt_i64(now, c->now_ms);
     if (permanent || attempts >= max) {
@@ -649,7 +648,7 @@ int64_t queue__expire(struct eng_ctx *c, const char *q, int64_t max, int (*skip)
         }
         zrem(c, akey, id);
         jkey(key, q, id);
-        int64_t attempts = hget_i64(c, key, "attempts"), maxa = hget_i64(c, key, "max_attempts");
+        int64_t attempts = queue__hget_i64(c, key, "attempts"), maxa = queue__hget_i64(c, key, "max_attempts");
         qkey(key, q, "stats");
         hincr(c, key, "expired_total", 1, NULL);
         if (attempts >= maxa) {
@@ -682,7 +681,7 @@ int queue__stats(struct eng_ctx *c, const char *q, struct bot_queue_stats *out)
             char idb[ID_MAX], jk[KEYLEN];
             view_copy(idb, sizeof idb, id);
             jkey(jk, q, idb);
-            int64_t queued = hget_i64(c, jk, "queued");
+            int64_t queued = queue__hget_i64(c, jk, "queued");
             out->oldest_wait_s = queued > 0 && c->now_ms > queued ? (double)(c->now_ms - queued) / 1000.0 : 0;
         }
     }
@@ -695,9 +694,9 @@ int queue__stats(struct eng_ctx *c, const char *q, struct bot_queue_stats *out)
     qkey(key, q, "completed");
     out->completed = llen(c, key);
     qkey(key, q, "stats");
-    out->completed_total = hget_i64(c, key, "completed_total");
-    out->failed_total = hget_i64(c, key, "failed_total");
-    out->retried_total = hget_i64(c, key, "retried_total");
+    out->completed_total = queue__hget_i64(c, key, "completed_total");
+    out->failed_total = queue__hget_i64(c, key, "failed_total");
+    out->retried_total = queue__hget_i64(c, key, "retried_total");
     return 0;
 }
 
@@ -829,7 +828,7 @@ int64_t queue__prune(struct eng_ctx *c, const char *q, int64_t before_ms, int64_
             break;
         view_copy(id, sizeof id, v);
         jkey(jk, q, id);
-        int64_t finished = hget_i64(c, jk, "finished");
+        int64_t finished = queue__hget_i64(c, jk, "finished");
         if (finished >= before_ms)
             break;
         struct ids old = {.cap = 1};

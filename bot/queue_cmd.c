@@ -116,6 +116,16 @@ static void register_name(struct eng_ctx *c, const char *q)
 
 /* ---- JOB.* ------------------------------------------------------------------------------- */
 
+/* The engine, queue (argument 1) and job id (argument 2) of a command on one
+ * job; NULL once the error is replied. */
+static struct eng *job_args(const struct server_cmd_call *k, char *q, char *id, size_t idcap)
+{
+    struct eng *e = engine_or_reply(k);
+    if (!e || arg_queue(k, 1, q) < 0 || arg_str(k, 2, id, idcap, "job id") < 0)
+        return NULL;
+    return e;
+}
+
 /* JOB.ADD queue payload [IDEM key] [DELAY ms] [MAXATTEMPTS n] -> id */
 static int cmd_add(void *ud, const struct server_cmd_call *k)
 {
@@ -221,11 +231,11 @@ static int opt_token(const struct server_cmd_call *k, int *end, int64_t *token)
 /* JOB.DONE queue id [result] [TOKEN n] -> 1, or 0 when the job was not active */
 static int cmd_done(void *ud, const struct server_cmd_call *k)
 {
-    struct eng *e = engine_or_reply(k);
     char q[QUEUE_NAME_MAX + 1], id[64];
     int64_t token;
     int end;
-    if (!e || arg_queue(k, 1, q) < 0 || arg_str(k, 2, id, sizeof id, "job id") < 0 || opt_token(k, &end, &token) < 0)
+    struct eng *e = job_args(k, q, id, sizeof id);
+    if (!e || opt_token(k, &end, &token) < 0)
         return -1;
     if (end > 4)
         return syntax(k);
@@ -248,12 +258,11 @@ static int cmd_done(void *ud, const struct server_cmd_call *k)
  * "dead", or nil when the job was not active */
 static int cmd_fail(void *ud, const struct server_cmd_call *k)
 {
-    struct eng *e = engine_or_reply(k);
     char q[QUEUE_NAME_MAX + 1], id[64], error[256];
     int64_t token, retry = -1;
     int end, permanent = 0;
-    if (!e || arg_queue(k, 1, q) < 0 || arg_str(k, 2, id, sizeof id, "job id") < 0 ||
-        arg_str(k, 3, error, sizeof error, "error text") < 0 || opt_token(k, &end, &token) < 0)
+    struct eng *e = job_args(k, q, id, sizeof id);
+    if (!e || arg_str(k, 3, error, sizeof error, "error text") < 0 || opt_token(k, &end, &token) < 0)
         return -1;
     for (int i = 4; i < end; i++) {
         if (arg_is(k, i, "permanent"))
@@ -278,10 +287,10 @@ static int cmd_fail(void *ud, const struct server_cmd_call *k)
 /* JOB.RENEW queue id [LEASE ms] -> 1 or 0 */
 static int cmd_renew(void *ud, const struct server_cmd_call *k)
 {
-    struct eng *e = engine_or_reply(k);
     char q[QUEUE_NAME_MAX + 1], id[64];
     int64_t lease = queue__opts.lease_ms;
-    if (!e || arg_queue(k, 1, q) < 0 || arg_str(k, 2, id, sizeof id, "job id") < 0)
+    struct eng *e = job_args(k, q, id, sizeof id);
+    if (!e)
         return -1;
     if (k->argc == 5 && arg_is(k, 3, "lease")) {
         if (arg_int(k, 4, 1, &lease) < 0)
@@ -300,9 +309,9 @@ static int cmd_renew(void *ud, const struct server_cmd_call *k)
 /* JOB.GET queue id -> the job as JSON, or nil */
 static int cmd_get(void *ud, const struct server_cmd_call *k)
 {
-    struct eng *e = engine_or_reply(k);
     char q[QUEUE_NAME_MAX + 1], id[64];
-    if (!e || arg_queue(k, 1, q) < 0 || arg_str(k, 2, id, sizeof id, "job id") < 0)
+    struct eng *e = job_args(k, q, id, sizeof id);
+    if (!e)
         return -1;
     struct eng_ctx c;
     struct buf out;
@@ -395,9 +404,9 @@ static void idlist_add(void *ud, const char *p, size_t n)
 /* JOB.REDRIVE queue id|ALL -> how many went back to waiting */
 static int cmd_redrive(void *ud, const struct server_cmd_call *k)
 {
-    struct eng *e = engine_or_reply(k);
     char q[QUEUE_NAME_MAX + 1], id[64];
-    if (!e || arg_queue(k, 1, q) < 0 || arg_str(k, 2, id, sizeof id, "job id") < 0)
+    struct eng *e = job_args(k, q, id, sizeof id);
+    if (!e)
         return -1;
     int64_t total = 0;
     struct eng_ctx c;
@@ -426,9 +435,9 @@ static int cmd_redrive(void *ud, const struct server_cmd_call *k)
 /* JOB.DELDEAD queue id -> 1 or 0 */
 static int cmd_deldead(void *ud, const struct server_cmd_call *k)
 {
-    struct eng *e = engine_or_reply(k);
     char q[QUEUE_NAME_MAX + 1], id[64];
-    if (!e || arg_queue(k, 1, q) < 0 || arg_str(k, 2, id, sizeof id, "job id") < 0)
+    struct eng *e = job_args(k, q, id, sizeof id);
+    if (!e)
         return -1;
     struct eng_ctx c;
     step_begin(&c, e, q, 0);

@@ -52,6 +52,9 @@ int queue__name_ok(const char *name, size_t n);
 void queue__tag(char *buf, size_t n, const char *queue);
 /* Locks the queue's tag (c initialised, holding nothing). */
 void queue__lock(struct eng_ctx *c, const char *queue);
+/* A hash field as an integer (0 when missing or not a number); queue.c and
+ * ledger.c read their counters with it. */
+int64_t queue__hget_i64(struct eng_ctx *c, const char *key, const char *field);
 
 /* A claimed job, copied out of the engine. */
 struct queue_claim {

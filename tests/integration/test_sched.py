@@ -278,14 +278,11 @@ def test_exactly_once_across_failover(make_server):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="bot/tg.c's recover() runs at start while the snapshot is still loading, so the "
-                          "outboxes restored from the snapshot are never resumed (the broadcast itself resumes "
-                          "and pushes nobody twice); passes once tg.c recovers after loading", strict=False)
 def test_broadcast_10000_resumed_after_sigkill(make_server):
     api = BotApi(token="1:T").start()
     try:
         srv = make_server(**{"api-token": TOKEN, "save": "", "bot-token": "1:T", "bot-api-url": api.url,
-                             "bot-rate-global": 1500, "bot-rate-chat": 100, "bot-broadcast-rate": 1500})
+                             "bot-rate-global": 800, "bot-rate-chat": 100, "bot-broadcast-rate": 800})
         r = srv.client(decode_responses=True)
         n = 10000
         p = r.pipeline(transaction=False)
@@ -307,7 +304,7 @@ def test_broadcast_10000_resumed_after_sigkill(make_server):
         # Make the snapshot match what Telegram took: refuse further sends
         # (they stay in the outboxes), let answers in flight land, save, kill.
         api.fail_5xx = 10 ** 9
-        time.sleep(1.0)
+        time.sleep(3.0)  # a call whose answer is lost is an unknown outcome, retried: let every answer land
         r.save()
         srv.expect_failure = True
         os.kill(srv.pid, signal.SIGKILL)
