@@ -176,9 +176,10 @@ static void outbox_wake(void *ud, int64_t chat)
 /* ---- processing ------------------------------------------------------------- */
 
 static void head_elem(void *ud, const char *p, size_t n) { buf_append(ud, p, n); }
+static void drop_elem(void *ud, const char *p, size_t n) { (void)ud, (void)p, (void)n; }
 
-/* Processes the oldest recorded update of p's chat: takes it off the inbox
- * and does what it asks, in one locked step. */
+/* Processes the oldest recorded update of p's chat: does what it asks and
+ * takes it off the inbox, in one locked step. */
 static void process_one(struct tg *t, struct pending *p, struct buf *raw)
 {
     char bufs[3][48], inbox[48];
@@ -190,7 +191,7 @@ static void process_one(struct tg *t, struct pending *p, struct buf *raw)
     eng_ctx_init(&c, t->e, 0);
     eng_lock_keys(&c, keys, n);
     buf_reset(raw);
-    if (eng_list_pop(&c, S(inbox), ENG_LIST_HEAD, 1, NULL, head_elem, raw) < 0 || !raw->len) {
+    if (eng_list_range(&c, S(inbox), 0, 0, NULL, head_elem, raw) < 0 || !raw->len) {
         eng_unlock(&c);
         if (p->has_u)
             tg_update_release(&p->u);
@@ -215,6 +216,10 @@ static void process_one(struct tg *t, struct pending *p, struct buf *raw)
         outcome = !strcmp(o, "processed") ? O_PROCESSED : O_IGNORED;
         tg_update_release(&u);
     }
+    /* taken off after its effects: whatever sees part of this step (a
+     * snapshot, a replica) sees the update still waiting, so a crash
+     * reprocesses it rather than losing it */
+    eng_list_pop(&c, S(inbox), ENG_LIST_HEAD, 1, NULL, drop_elem, NULL);
     eng_unlock(&c);
     t->updates[kind][outcome]++;
 }

@@ -721,6 +721,10 @@ static int apply(struct eng_ctx *cx, const struct record *rec)
     size_t kl = rec->key.n;
     int64_t unused;
     int rc = 0;
+    /* A stream names each key once: a second head record would merge into
+     * the first (a list twice as long), so it is refused. */
+    if (!rec->cont && eng_exists(&c, k, kl))
+        return ERR_CORRUPT;
     switch (rec->type) {
     case ENG_T_STRING:
         rc = eng_set(&c, k, kl, rec->val.p, rec->val.n, 0, rec->expire, NULL, NULL);

@@ -86,6 +86,19 @@ def wait_for(pred, timeout=5.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+def stop_process(proc, sig=signal.SIGTERM, timeout=10):
+    """Stops a child this test started (a subprocess.Popen, or None), by its
+    PID: sig, then SIGKILL when it has not exited within timeout seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    os.kill(proc.pid, sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout)
+
+
 def free_port():
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))

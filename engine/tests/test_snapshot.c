@@ -616,6 +616,21 @@ static char *load_dump(const struct buf *s, int64_t now, uint64_t *keys)
     return dump(B);
 }
 
+/* A whole versioned snapshot of A, taken now, loads back as want. */
+static void vsnap_loads_as(int64_t now, const char *want)
+{
+    struct eng_vsnap *v;
+    struct buf s = BUF_INIT;
+    assert_int_equal(eng_vsnap_begin(A, 0, NULL, NULL, NULL, &v), 0);
+    while (eng_vsnap_write(v, &s, s.len + 4096))
+        ;
+    eng_vsnap_free(v);
+    char *got = load_dump(&s, now, NULL);
+    same_dump(want, got);
+    free(got);
+    buf_release(&s);
+}
+
 /* The walk goes on in small steps while keys change under it (overwritten,
  * deleted, read, grown, new ones, a FLUSHDB): the stream is the keyspace as
  * it was at begin, not as it ends. */
@@ -680,14 +695,7 @@ static void test_versioned_point_in_time(void **state)
 
     /* The next one (parity flipped again) is the keyspace as it is now. */
     char *now_dump = dump(A);
-    assert_int_equal(eng_vsnap_begin(A, 0, NULL, NULL, NULL, &v), 0);
-    while (eng_vsnap_write(v, &s, s.len + 4096))
-        ;
-    eng_vsnap_free(v);
-    got = load_dump(&s, now, NULL);
-    same_dump(now_dump, got);
-    free(got);
-    buf_release(&s);
+    vsnap_loads_as(now, now_dump);
 
     /* One given up half way leaves every key marked: the one after it is whole. */
     assert_int_equal(eng_vsnap_begin(A, 0, NULL, NULL, NULL, &v), 0);
@@ -697,15 +705,8 @@ static void test_versioned_point_in_time(void **state)
     put_string(A, 1, "after-abort", "y", 1, 0);
     free(now_dump);
     now_dump = dump(A);
-    assert_int_equal(eng_vsnap_begin(A, 0, NULL, NULL, NULL, &v), 0);
-    while (eng_vsnap_write(v, &s, s.len + 4096))
-        ;
-    eng_vsnap_free(v);
-    got = load_dump(&s, now, NULL);
-    same_dump(now_dump, got);
-    free(got);
+    vsnap_loads_as(now, now_dump);
     free(now_dump);
-    buf_release(&s);
 }
 
 int main(void)

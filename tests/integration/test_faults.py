@@ -34,7 +34,8 @@ from conftest import REPO, Server, free_port, wait_for
 from test_bot import ADDRESS, SECRET as WEBHOOK_SECRET, TOKEN, Bot
 from test_money import SECRET as CB_SECRET, money_options, prov  # noqa: F401  (prov: fixture)
 from test_replication import sigstop
-from test_snapshot import bgsave_and_wait, info, mongo_opts, own_peer, unique_collection, wait_loaded  # noqa: F401
+from test_snapshot import (bgsave_and_wait, info, kill_peer_mid_snapshot, mongo_opts, own_peer,  # noqa: F401
+                           unique_collection, wait_loaded)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from standins.botapi import BotApi  # noqa: E402
@@ -176,16 +177,7 @@ def test_mongo_killed_and_restarted_during_snapshots(tmp_path, own_peer, prov, r
         p.execute()
         users = [5000 + i for i in range(10)]
         load = Load(srv, users).start()
-        before = int(info(c)["snapshot_failures"])
-        c.bgsave()
-        wait_for(lambda: int(info(c)["snapshot_current_chunks"]) > 3, timeout=60, interval=0.005,
-                 what="the snapshot to be under way")
-        own_peer.kill()
-        wait_for(lambda: info(c)["rdb_bgsave_in_progress"] == "0", timeout=90, what="the snapshot to fail")
-        pers = info(c)
-        assert pers["rdb_last_bgsave_status"] == "err"
-        assert int(pers["snapshot_failures"]) == before + 1
-        assert "snapshot failed" in srv.log()
+        kill_peer_mid_snapshot(c, srv, own_peer, 3)
         # still serving, with the load on
         n = len(load.acked)
         assert c.set("still", "serving") and c.get("still") == b"serving"

@@ -35,7 +35,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, SERVER_BIN, free_port, wait_for
+from conftest import REPO, SERVER_BIN, free_port, stop_process, wait_for
 
 pytestmark = pytest.mark.obentchi_only
 
@@ -186,13 +186,7 @@ class Nginx:
         return [json.loads(l) for l in p.read_text().splitlines() if l.strip()] if p.exists() else []
 
     def stop(self):
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGQUIT)  # graceful; nginx's master stops its workers
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        stop_process(self.proc, signal.SIGQUIT)  # graceful; nginx's master stops its workers
 
 
 @pytest.fixture
@@ -537,16 +531,6 @@ def start_entrypoint(tmp, env_extra, port):
     return p, log
 
 
-def stop_pid(p):
-    if p.poll() is None:
-        os.kill(p.pid, signal.SIGTERM)
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            os.kill(p.pid, signal.SIGKILL)
-            p.wait(10)
-
-
 def role_of(port):
     import redis
     c = redis.Redis(host="127.0.0.1", port=port, socket_timeout=2)
@@ -608,7 +592,7 @@ def test_entrypoint_asks_sentinel_for_the_master(make_server, tmp_path):
         assert role_of(p3port) == ("slave", p2port), log3.read_text()
     finally:
         for p in reversed(procs):
-            stop_pid(p)
+            stop_process(p)
 
 
 def wait_up(port, log):

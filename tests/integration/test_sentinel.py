@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from conftest import wait_for
+from conftest import stop_process, wait_for
 
 SENTINEL = os.environ.get("REDIS_SENTINEL", "/usr/bin/redis-sentinel")
 REPL = {"repl-diskless-sync-delay": "0"}
@@ -98,13 +98,7 @@ class Sentinel:
             return ""
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(10)
+        stop_process(self.proc)
 
 
 @pytest.fixture
