@@ -495,6 +495,8 @@ def test_dockerfile(server_binary):
                .group(1).split())
     libs = re.findall(r"=> (/\S+)", run(["ldd", server_binary]).stdout)
     assert libs
+    # the sanitizer build under test links the sanitizers' runtimes; the image never does
+    libs = [x for x in libs if not re.search(r"/lib(asan|ubsan|lsan|tsan)\.so", x)]
     base = {"libc6", "libgcc-s1", "libstdc++6", "zlib1g", "libzstd1", "libssl3", "libcrypt1"}
     missing = {}
     for lib in libs:
