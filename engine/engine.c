@@ -163,7 +163,14 @@ static void lock_mask(struct eng_ctx *c, const uint64_t *want)
         while (bits) {
             int s = w * 64 + __builtin_ctzll(bits);
             bits &= bits - 1;
-            pthread_mutex_lock(&c->e->shards[s].lock);
+            struct eng_shard *sh = &c->e->shards[s];
+            if (pthread_mutex_trylock(&sh->lock) != 0) {
+                /* counted, so that a background walk holding it steps
+                 * aside once it lets go (snapshot.c) */
+                atomic_fetch_add_explicit(&sh->waiters, 1, memory_order_relaxed);
+                pthread_mutex_lock(&sh->lock);
+                atomic_fetch_sub_explicit(&sh->waiters, 1, memory_order_relaxed);
+            }
             c->nlocked++;
         }
         c->locked[w] = want[w];

@@ -74,6 +74,7 @@ struct eng_shard {
      * whose snap_mark differs from snap_parity is saved before it changes. */
     struct eng_vsnap *vsnap;
     uint32_t snap_parity;
+    _Atomic int waiters; /* threads blocked on lock (engine.c lock_mask) */
     char pad[64];
 };
 

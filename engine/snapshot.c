@@ -20,6 +20,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/alloc.h"
 #include "base/err.h"
@@ -532,6 +533,10 @@ int eng_vsnap_write(struct eng_vsnap *v, struct buf *out, size_t budget)
         if (vs->db >= e->cfg.ndb)
             v->shard++;
         eng_unlock(&c);
+        /* Clients first: a mutex is not fair, and this loop would take the
+         * lock back before a woken client runs.  Step aside while one waits. */
+        for (int i = 0; i < 50 && atomic_load_explicit(&sh->waiters, memory_order_relaxed); i++)
+            nanosleep(&(struct timespec){0, 20000}, NULL);
     }
     if (col.keys != col.inline_keys)
         xfree(col.keys);
