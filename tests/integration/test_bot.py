@@ -370,3 +370,21 @@ def test_tools_webhook_and_simulate(make_bot):
     bot.wait_text(uid + 1, "أهلاً")
     assert bot.r.hget("user:{u:%d}" % (uid + 1), "referrer") == str(uid)
     assert any(json.loads(e)["kind"] == "hold" for e in bot.r.lrange("ledger:{u:%d}" % uid, 0, -1))
+
+
+def test_webhook_json_depth(make_bot):
+    """JSON nested past cJSON's limit (1,000 levels) is refused as invalid
+    JSON, and nesting below it is simply not an Update: both 400, the
+    server keeps serving, nothing is stored."""
+    bot = make_bot()
+    before = set(bot.r.keys("*"))
+    for depth in (900, 1001, 100000):
+        st, body = bot.post(b"[" * depth + b"]" * depth, raw=True)
+        assert st == 400, (depth, body)
+    for depth in (1001, 100000):  # an Update whose message nests too deep
+        st, body = bot.post(b'{"update_id":5,"message":' * depth + b"{}" + b"}" * depth, raw=True)
+        assert st == 400, (depth, body)
+    assert set(bot.r.keys("*")) == before
+    assert bot.r.ping()
+    bot.say(90, "/start")
+    bot.wait_text(90, "Welcome")
