@@ -378,21 +378,16 @@ static void h_queues(struct rq *r)
     const char *const *names = bot_queue_names(r->a);
     buf_puts(&r->out, "{\"queues\":[");
     int first = 1;
-    const char *extra[] = {"sched", NULL};
-    for (int pass = 0; pass < 2; pass++)
-        for (const char *const *q = pass ? extra : names; q && *q; q++) {
-            int dup = 0;
-            for (const char *const *p = names; pass && p && *p; p++)
-                dup |= !strcmp(*p, *q);
-            struct bot_queue_stats st;
-            memset(&st, 0, sizeof st);
-            if (dup || bot_queue_stats(r->a, *q, &st) < 0)
-                continue;
-            if (!first)
-                buf_putc(&r->out, ',');
-            first = 0;
-            stats_json(&r->out, *q, &st);
-        }
+    for (const char *const *q = names; q && *q; q++) {
+        struct bot_queue_stats st;
+        memset(&st, 0, sizeof st);
+        if (bot_queue_stats(r->a, *q, &st) < 0)
+            continue;
+        if (!first)
+            buf_putc(&r->out, ',');
+        first = 0;
+        stats_json(&r->out, *q, &st);
+    }
     buf_puts(&r->out, "]}");
     reply(r, 200);
 }
