@@ -425,6 +425,7 @@ void conn_accept(uv_stream_t *listener, int status)
     if (refused_by_protected_mode(c, &ss)) {
         atomic_fetch_sub(&srv->nclients, 1);
         w->rejected_conns++;
+        c->fd = -1; /* never registered: client_close must not unregister nor count it out again */
         client_close(c);
         return;
     }
