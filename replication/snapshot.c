@@ -52,7 +52,6 @@ struct repl_snap {
     int shutting;
     /* the running snapshot */
     int loading, running;
-    pid_t child;
     struct snap_child *cur; /* the running writer (child or thread), under lock */
     int last_versioned;      /* the last one started was a versioned walk (no fork) */
     uint64_t cur_keys_total; /* keys at the running one's instant */
@@ -156,7 +155,6 @@ static int job_run(struct job *j)
     if (rc < 0)
         return job_fail(j, "fork: %s", strerror(-rc));
     pthread_mutex_lock(&s->lock);
-    s->child = j->ch.pid;
     s->cur = &j->ch;
     s->prog = j->ch.progress;
     s->keys_total = j->ch.keys_total;
@@ -171,7 +169,6 @@ static int job_run(struct job *j)
     rc = snap_pump_run(&j->pump, j->ch.fd);
     int waited = snap_child_wait(&j->ch, rc < 0, err, sizeof err);
     pthread_mutex_lock(&s->lock);
-    s->child = 0;
     s->cur = NULL;
     pthread_mutex_unlock(&s->lock);
     if (atomic_load(&s->stop) && (rc < 0 || waited < 0))
