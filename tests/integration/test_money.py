@@ -232,6 +232,8 @@ def test_sigkill_mid_payouts_then_restart_from_snapshot(tmp_path, prov):
     srv2 = Server(tmp_path / "node", opts).start()
     try:
         r = srv2.client()
+        # -LOADING until the snapshot is in (longer under the sanitizers): wait for it, then read
+        wait_for(lambda: r.info("persistence")["loading"] == 0, timeout=60, what="the snapshot loaded")
         wait_for(lambda: sum(r.execute_command("LEDGER.BALANCE", 101)) > 0, timeout=20, what="restored")
 
         def all_done():
