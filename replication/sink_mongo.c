@@ -58,10 +58,13 @@ static void log_handler(mongoc_log_level_t level, const char *domain, const char
         log_verbose("mongo-c-driver", "domain=%s message=\"%s\"", domain, message);
 }
 
+/* The handler goes in before mongoc_init(), which may already log (its
+ * shared-memory counters warn when a file a killed process left in /dev/shm
+ * has this pid's name): with a logfile, nothing may reach stderr. */
 static void driver_init(void)
 {
-    mongoc_init();
     mongoc_log_set_handler(log_handler, NULL);
+    mongoc_init();
 }
 
 static int failed(struct mongo_store *m, const char *what, const bson_error_t *e)

@@ -30,6 +30,12 @@ import pytest
 import redis
 
 REPO = Path(__file__).resolve().parent.parent
+# mongo-c-driver initialises itself when the binary loads, before main(), and
+# keeps counters in /dev/shm/mongoc-<pid>.  The servers this suite SIGKILLs
+# leave their files behind; a later server given a reused pid then warns on
+# stderr before its logfile is open.  The counters serve only mongoc-stat.
+os.environ.setdefault("MONGOC_DISABLE_SHM", "1")
+
 PEER = os.environ.get("PEER", "").strip().lower()
 IS_PEER = PEER == "redis"
 REDIS_SERVER = os.environ.get("REDIS_SERVER", "/usr/bin/redis-server")
