@@ -194,8 +194,8 @@ static void sec_server(struct info_ctx *x, struct buf *o)
                (long long)clock_wall_us(), (long long)up, (long long)(up / 86400));
     buf_printf(o, "hz:%lld\r\nconfigured_hz:%lld\r\nlru_clock:%lld\r\n", (long long)srv->cfg->hz,
                (long long)srv->cfg->hz, (long long)((x->now_ms / 1000) & ((1 << 24) - 1)));
-    buf_printf(o, "executable:%s\r\nconfig_file:%s\r\nio_threads_active:0\r\n", exe,
-               srv->conf_path ? srv->conf_path : "");
+    buf_printf(o, "executable:%s\r\nconfig_file:%s\r\nio_threads_active:%d\r\nio_threads:%d\r\nshards:%lld\r\n", exe,
+               srv->conf_path ? srv->conf_path : "", srv->nworkers > 1, srv->nworkers, (long long)srv->cfg->shards);
 }
 
 static void sec_clients(struct info_ctx *x, struct buf *o)

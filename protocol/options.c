@@ -251,6 +251,7 @@ static struct cfg_option table[] = {
     OPT_ENUM("log-format", log_format, "logfmt", logformats, 0, apply_loglevel),
     OPT_INT("databases", databases, "16", 1, 1024, CFG_IMMUTABLE, NULL),
     OPT_INT("shards", shards, "0", 0, ENG_MAX_SHARDS, CFG_IMMUTABLE, NULL),
+    OPT_INT("io-threads", io_threads, "0", 0, ENG_MAX_SHARDS, CFG_IMMUTABLE, NULL),
     OPT_MEM("proto-max-bulk-len", proto_max_bulk_len, "512mb", 1024 * 1024, INT64_MAX, 0, NULL),
     OPT_INT("proto-max-multibulk-len", max_multibulk, "4194304", 1, 2147483647, 0, NULL),
     OPT_MEM("client-query-buffer-limit", client_query_buffer_limit, "1gb", 1024 * 1024, INT64_MAX, 0, NULL),

@@ -328,7 +328,7 @@ struct server *server_new(struct server_config *sc, struct cfg *conf, const char
     make_run_id(s->run_id);
     pthread_mutex_init(&s->clients_lock, NULL);
     pthread_mutex_init(&s->slowlog_lock, NULL);
-    s->nworkers = (int)sc->shards;
+    s->nworkers = sc->io_threads > 0 ? (int)sc->io_threads : (int)sc->shards;
     s->workers = xcalloc((size_t)s->nworkers, sizeof *s->workers);
     features_init(s); /* transactions, pub/sub, blocking: registries and engine hooks */
     int ncmds = cmd_id_count(); /* statistics are by command id, subcommands included */
@@ -408,7 +408,8 @@ int server_run(struct server *s)
     s->main_wake.data = s;
     for (int i = 0; i < s->nworkers; i++)
         uv_thread_create(&s->workers[i].thread, worker_main, &s->workers[i]);
-    log_info("ready to accept connections", "port=%lld shards=%d", (long long)s->cfg->port, s->nworkers);
+    log_info("ready to accept connections", "port=%lld shards=%lld io_threads=%d", (long long)s->cfg->port,
+             (long long)s->cfg->shards, s->nworkers);
     uv_run(main_loop, UV_RUN_DEFAULT);
     if (s->repl.stopping) /* its thread posts to the workers: it stops first */
         s->repl.stopping(s->repl.ud);

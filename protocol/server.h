@@ -33,6 +33,7 @@ struct server_config {
     int log_format;
     int64_t databases;
     int64_t shards;
+    int64_t io_threads; /* worker threads; 0 until main() settles it */
     int64_t proto_max_bulk_len;
     int64_t client_query_buffer_limit;
     struct obuf_limit obuf_limits[OBL__COUNT];

@@ -51,7 +51,7 @@ SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtim
                       "WARNING: ThreadSanitizer", "ERROR: MemorySanitizer")
 
 # Options redis-server does not know: passed only to obentchi.
-OBENTCHI_ONLY_OPTIONS = {"shards", "http-port", "http-bind", "http-max-body", "http-max-header",
+OBENTCHI_ONLY_OPTIONS = {"shards", "io-threads", "http-port", "http-bind", "http-max-body", "http-max-header",
                          "http-idle-timeout", "http-maxclients"}
 # Options passed only to redis-server so that it leaves no dump.rdb behind and
 # saves nothing on SHUTDOWN (obentchi has no persistence of that kind), and
@@ -450,6 +450,11 @@ class Server:
         if not IS_PEER and self.http_port is not None and not self._http_port_given():
             opts["http-port"] = self.http_port
         opts.update(self.options)
+        # A test that asks for N shards means N workers as well, whatever the
+        # cores here (the server's default leaves one core free): the
+        # cross-worker paths (blocking pops, pub/sub, WATCH) are what it tests.
+        if "shards" in opts and "io-threads" not in opts and str(opts["shards"]).isdigit():
+            opts["io-threads"] = opts["shards"]
         argv += options_to_argv(opts)
         if IS_PEER:
             argv += PEER_ONLY_ARGS

@@ -156,6 +156,28 @@ def test_shards_option(make_server):
 
 
 @pytest.mark.obentchi_only
+def test_io_threads_default_and_option(make_server):
+    # default: one worker per shard, leaving one core (of those online) free
+    srv = make_server()
+    info = srv.client().info("server")
+    cores = os.sysconf("SC_NPROCESSORS_ONLN")
+    assert info["shards"] == cores
+    assert info["io_threads"] == min(info["shards"], max(1, cores - 1))
+    assert info["io_threads_active"] == (1 if info["io_threads"] > 1 else 0)
+    # explicit: any number of workers over any number of shards, and every
+    # worker serves (connections land on all of them through SO_REUSEPORT)
+    srv = make_server(shards=2, **{"io-threads": 3})
+    info = srv.client().info("server")
+    assert (info["shards"], info["io_threads"]) == (2, 3)
+    clients = [srv.client() for _ in range(24)]
+    for i, c in enumerate(clients):
+        c.set("k%d" % i, i)
+    assert clients[0].dbsize() == 24
+    assert clients[0].config_get("io-threads") == {"io-threads": "3"}
+    assert "io_threads=3" in srv.log_path.read_text()
+
+
+@pytest.mark.obentchi_only
 def test_bad_shards_value_fails(make_server):
     srv = make_server(start=False, shards="many")
     rc, out = _failed_start(srv)
