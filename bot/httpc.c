@@ -11,11 +11,24 @@
  * request on it asks for the same header lines, which the Bot API calls
  * do), so a steady stream of calls allocates next to nothing here.
  *
+ * Sockets stay watched between requests.  When a transfer ends, curl keeps
+ * the connection and says CURL_POLL_REMOVE; the next transfer on it asks to
+ * watch the same socket again.  Closing the uv_poll at REMOVE and opening a
+ * new one at the next request cost five system calls a request (libuv probes
+ * a new fd with epoll ADD and DEL, sets it non-blocking, then ADD and DEL
+ * again): about a tenth of a payout's CPU.  So a socket's uv_poll lives as
+ * long as the socket: at REMOVE it goes idle (still watched for readable,
+ * found again by fd), and it is closed only when curl closes the socket,
+ * which curl does through our CURLOPT_CLOSESOCKETFUNCTION.  An idle socket
+ * that turns readable (the server closed it, or sent what nobody asked) is
+ * no longer watched: curl finds out when it next picks the connection.
+ *
  * Callbacks are only ever called from our libuv callbacks (or httpc_free),
  * never from inside a curl callback, so a callback may start new requests. */
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <uv.h>
@@ -39,11 +52,14 @@ struct hreq {
     struct hreq *prev, *next; /* in flight */
 };
 
-/* One watched socket. */
+/* One socket curl opened, watched while curl wants it (idle between the
+ * transfers of a kept connection). */
 struct hsock {
     uv_poll_t poll;
     struct httpc *h;
     curl_socket_t fd;
+    int idle;   /* curl said REMOVE: the connection waits in its cache */
+    int events; /* UV_READABLE | UV_WRITABLE being watched; 0: stopped */
     struct hsock *prev, *next;
 };
 
@@ -54,6 +70,8 @@ struct httpc {
     struct hreq *inflight;
     int ninflight;
     struct hsock *socks;
+    struct hsock **byfd; /* fd -> its socket (idle ones included) */
+    int nbyfd;
     struct hreq *spare[HTTPC_SPARE]; /* finished, reset, for reuse */
     int nspare;
     int open_handles; /* timer + polls: the struct goes when the last closes */
@@ -65,8 +83,10 @@ static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
 
 static void handle_closed(struct httpc *h)
 {
-    if (--h->open_handles == 0 && h->freeing)
+    if (--h->open_handles == 0 && h->freeing) {
+        xfree(h->byfd);
         xfree(h);
+    }
 }
 
 /* ---- finishing requests -------------------------------------------------- */
@@ -158,6 +178,11 @@ static void on_poll(uv_poll_t *p, int status, int events)
 {
     struct hsock *s = p->data;
     struct httpc *h = s->h;
+    if (s->idle) { /* not curl's now: stop until it asks again */
+        uv_poll_stop(&s->poll);
+        s->events = 0;
+        return;
+    }
     int flags = 0;
     if (status < 0)
         flags = CURL_CSELECT_ERR;
@@ -182,6 +207,8 @@ static void on_timer(uv_timer_t *t)
 
 static void sock_close(struct httpc *h, struct hsock *s)
 {
+    if (s->fd >= 0 && s->fd < h->nbyfd && h->byfd[s->fd] == s)
+        h->byfd[s->fd] = NULL;
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -205,14 +232,34 @@ static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *so
     struct httpc *h = userp;
     struct hsock *s = socketp;
     (void)easy;
+    if (!s && fd >= 0 && fd < h->nbyfd)
+        s = h->byfd[fd];
     if (what == CURL_POLL_REMOVE) {
-        if (s) {
-            sock_close(h, s);
+        if (s) { /* idle: keep watching for readable only */
+            s->idle = 1;
+            if (s->events != UV_READABLE) {
+                uv_poll_start(&s->poll, UV_READABLE, on_poll);
+                s->events = UV_READABLE;
+            }
             curl_multi_assign(h->multi, fd, NULL);
         }
         return 0;
     }
+    if (s && s->idle) {
+        s->idle = 0;
+        curl_multi_assign(h->multi, fd, s);
+    }
     if (!s) {
+        if (fd < 0)
+            return -1;
+        if (fd >= h->nbyfd) {
+            int n = h->nbyfd ? h->nbyfd : 64;
+            while (n <= fd)
+                n *= 2;
+            h->byfd = xrealloc(h->byfd, sizeof *h->byfd * (size_t)n);
+            memset(h->byfd + h->nbyfd, 0, sizeof *h->byfd * (size_t)(n - h->nbyfd));
+            h->nbyfd = n;
+        }
         s = xcalloc(1, sizeof *s);
         s->h = h;
         s->fd = fd;
@@ -226,6 +273,7 @@ static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *so
         if (h->socks)
             h->socks->prev = s;
         h->socks = s;
+        h->byfd[fd] = s;
         curl_multi_assign(h->multi, fd, s);
     }
     int events = 0;
@@ -233,8 +281,23 @@ static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *so
         events |= UV_READABLE;
     if (what & CURL_POLL_OUT)
         events |= UV_WRITABLE;
-    uv_poll_start(&s->poll, events, on_poll);
+    if (events != s->events) { /* unchanged: nothing to tell epoll */
+        uv_poll_start(&s->poll, events, on_poll);
+        s->events = events;
+    }
     return 0;
+}
+
+/* curl closes a socket (a connection dropped or evicted from its cache):
+ * its uv_poll goes first, so that the fd number, free again, can be watched
+ * anew at once. */
+static int close_cb(void *userp, curl_socket_t fd)
+{
+    struct httpc *h = userp;
+    struct hsock *s = fd >= 0 && fd < h->nbyfd ? h->byfd[fd] : NULL;
+    if (s)
+        sock_close(h, s);
+    return close(fd);
 }
 
 static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
@@ -299,6 +362,8 @@ int httpc_send(struct httpc *h, const struct httpc_request *req, httpc_cb *cb, v
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 5000L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
+    curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, h);
     const char *method = req->method ? req->method : "GET";
     if (req->body || strcmp(method, "GET")) {
         /* the body is copied into r's own buffer (capacity kept across

@@ -1,6 +1,7 @@
 /* test_httpc.c: the outbound client (bot/httpc.c) against the HTTP listener
  * (protocol/http.c) on the same loop: GET and POST with headers and body,
- * many requests at once over reused connections, the per-request timeout,
+ * many requests at once over reused connections, one request after another
+ * on one kept connection that the server later drops, the per-request timeout,
  * a refused connection, and cancellation when the client is freed (every
  * request gets exactly one callback).  Every handle closes and the loop
  * closes cleanly. */
@@ -159,6 +160,76 @@ static void test_get_and_post(void **state)
     assert_string_equal(c.body, "{\"ok\":false}");
 }
 
+static int count_fds(void)
+{
+    int n = 0;
+    uv_fs_t req;
+    if (uv_fs_scandir(NULL, &req, "/proc/self/fd", 0, NULL) >= 0) {
+        uv_dirent_t d;
+        while (uv_fs_scandir_next(&req, &d) != UV_EOF)
+            n++;
+    }
+    uv_fs_req_cleanup(&req);
+    return n;
+}
+
+static void send_one(struct fixture *f, const char *url, struct result *r)
+{
+    int pending = 1;
+    *r = (struct result){.pending = &pending, .loop = &f->loop};
+    assert_int_equal(httpc_send(f->hc, &(struct httpc_request){.url = url}, on_result, r), 0);
+    run_until_done(f, &pending);
+    assert_int_equal(r->calls, 1);
+}
+
+static void tick(uv_timer_t *t) { (void)t; }
+
+/* One request after another rides one kept connection: the socket stays
+ * watched between them (no fd per request), and when the server drops the
+ * idle connection, the next request still gets through on a new one. */
+static void test_keepalive_then_server_drops_idle(void **state)
+{
+    struct fixture *f = *state;
+    int port = free_port();
+    struct http_config cfg = {.port = port, .bind = "127.0.0.1", .max_body = 1 << 20, .max_header = 16384,
+                              .idle_timeout = 1, .max_conns = 1000};
+    char err[256], url[128];
+    struct http_server *srv = http_server_new(&f->loop, &cfg, err, sizeof err);
+    assert_non_null(srv);
+    http_route(srv, "*", "/echo*", h_echo, f);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/echo/k", port);
+    struct result r;
+    send_one(f, url, &r);
+    assert_int_equal(r.status, 200);
+    int fds = count_fds();
+    for (int i = 0; i < 50; i++) {
+        send_one(f, url, &r);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, "GET /echo/k token=- body=");
+    }
+    assert_true(count_fds() <= fds); /* one connection, not one per request */
+    /* the server closes the connection after 1 s idle: the loop sees the
+     * idle socket turn readable (EOF) while curl holds it in its cache */
+    uint64_t until = uv_now(&f->loop) + 2200;
+    uv_timer_t t;
+    uv_timer_init(&f->loop, &t);
+    while (uv_now(&f->loop) < until) {
+        uv_timer_start(&t, tick, 100, 0);
+        uv_run(&f->loop, UV_RUN_ONCE);
+    }
+    uv_close((uv_handle_t *)&t, NULL);
+    for (int i = 0; i < 3; i++) {
+        send_one(f, url, &r);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.error, "");
+    }
+    assert_true(count_fds() <= fds);
+    http_server_close(srv);
+    for (int i = 0; i < 20; i++)
+        uv_run(&f->loop, UV_RUN_NOWAIT);
+    http_server_free(srv);
+}
+
 static void test_many_at_once(void **state)
 {
     struct fixture *f = *state;
@@ -245,6 +316,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_get_and_post, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_at_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keepalive_then_server_drops_idle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeout_and_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_on_free, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_request, setup, teardown),

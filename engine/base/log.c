@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +15,22 @@
 static int log_fd = 2;
 static enum log_level level = LOG_NOTICE;
 static enum log_format format = LOG_FMT_LOGFMT;
+/* getpid() is a system call (glibc caches nothing): taken once, and again
+ * in a forked child (the fork snapshot writer logs too). */
+static _Atomic int log_pid;
+static pthread_once_t pid_once = PTHREAD_ONCE_INIT;
+static void pid_forget(void) { atomic_store_explicit(&log_pid, 0, memory_order_relaxed); }
+static void pid_hook(void) { pthread_atfork(NULL, NULL, pid_forget); }
+static int my_pid(void)
+{
+    pthread_once(&pid_once, pid_hook);
+    int pid = atomic_load_explicit(&log_pid, memory_order_relaxed);
+    if (!pid) {
+        pid = (int)getpid();
+        atomic_store_explicit(&log_pid, pid, memory_order_relaxed);
+    }
+    return pid;
+}
 static const char *const level_names[] = {"debug", "verbose", "info", "warning"};
 static const char *const conf_names[] = {"debug", "verbose", "notice", "warning"};
 
@@ -82,11 +100,11 @@ void log_write(enum log_level lvl, const char *msg, const char *fields_fmt, ...)
     if (format == LOG_FMT_JSON) {
         json_escape(efields, sizeof efields, fields);
         n = snprintf(line, sizeof line, "{\"time\":\"%s\",\"level\":\"%s\",\"pid\":%d,\"msg\":\"%s\"%s%s%s}\n", ts,
-                     level_names[lvl], (int)getpid(), emsg, *fields ? ",\"fields\":\"" : "", efields,
+                     level_names[lvl], my_pid(), emsg, *fields ? ",\"fields\":\"" : "", efields,
                      *fields ? "\"" : "");
     } else {
         n = snprintf(line, sizeof line, "time=%s level=%s pid=%d msg=\"%s\"%s%s\n", ts, level_names[lvl],
-                     (int)getpid(), emsg, *fields ? " " : "", fields);
+                     my_pid(), emsg, *fields ? " " : "", fields);
     }
     if (n < 0)
         return;
