@@ -1,4 +1,12 @@
-/* tg_send.c: the outbox sender, on the app loop.  Chats with pending calls
+/* tg_send.c: the outbox sender, on a thread of its own with its own libuv
+ * loop and HTTP client, beside the app's loop.  A Bot API call costs more
+ * than the update that caused it (curl, and the kernel's loopback or network
+ * path that a send() runs): on one thread, webhook and sender together were
+ * the bot's limit; apart, each has a core's worth.  The two share only what
+ * tg_send_wake() hands over (chat ids, under a mutex, with one uv_async
+ * wake-up for a batch), the engine (through its locks, as every thread), and
+ * the counters behind tg_send_metrics() (atomics, and the latency histogram
+ * under the mutex).  Chats with pending calls
  * wait in a FIFO; each turn walks it and sends the head call of every chat
  * whose turn has come, within
  *   - bot-rate-global calls/s overall (a token bucket holding 1/20 s of
@@ -15,7 +23,10 @@
  *
  * Not for composing messages (outbox.c, tg_flow.c). */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -50,6 +61,16 @@ static const char *const wait_names[W__N] = {"global", "chat", "bulk", "retry_af
 struct tg_send {
     struct app *a;
     struct eng *e;
+    uv_loop_t loop; /* the sender's own */
+    uv_thread_t thread;
+    uv_async_t async;
+    struct httpc *hc;
+    /* handed over by tg_send_wake(), under lock */
+    pthread_mutex_t lock;
+    int64_t *wq;
+    size_t wlen, wcap;
+    int wake_pending;
+    _Atomic int stop_asked;
     uv_timer_t timer;
     int timer_armed;
     int64_t timer_due;
@@ -57,15 +78,15 @@ struct tg_send {
     struct chat **tab;
     size_t cap, used;
     struct chat *head, *tail; /* FIFO of queued chats */
-    int inflight;
+    _Atomic int inflight;
     double tokens, bulk_tokens;
     int64_t refill_ms;
     int64_t pause_until; /* a 429's retry_after, for everyone */
     int64_t last_gc;
-    int stopping, timer_closed;
-    uint64_t calls[M__N][ST__N];
-    uint64_t waits[W__N];
-    struct metrics_hist api_latency;
+    int stopping;
+    _Atomic uint64_t calls[M__N][ST__N];
+    _Atomic uint64_t waits[W__N];
+    struct metrics_hist api_latency; /* under lock */
     /* "<api-url>/bot<token>/", rebuilt when either option changes */
     struct buf url;
     size_t url_base;
@@ -244,33 +265,21 @@ static int peek(struct tg_send *s, int64_t chat, struct buf *out)
 
 static void finish(struct tg_send *s, struct chat *ch, int64_t now);
 
-/* Freed once stopped, its timer closed and no request in flight (httpc
- * answers every request, "cancelled" ones included, so the last one comes). */
-static void maybe_free(struct tg_send *s)
-{
-    if (!s->stopping || !s->timer_closed || s->inflight)
-        return;
-    for (size_t i = 0; i < s->cap; i++)
-        xfree(s->tab[i]);
-    xfree(s->tab);
-    buf_release(&s->url);
-    xfree(s);
-}
-
 static void on_reply(void *ud, const struct httpc_result *r)
 {
     struct send_req *q = ud;
     struct tg_send *s = q->s;
     s->inflight--;
     int64_t now = app_now_ms();
-    if (s->stopping) {
+    if (s->stopping) { /* httpc_free() cancelling what was in flight */
         xfree(q);
-        maybe_free(s);
         return;
     }
     struct chat *ch = chat_get(s, q->chat);
     ch->inflight = 0;
+    pthread_mutex_lock(&s->lock);
     metrics_hist_observe(&s->api_latency, r->total_s);
+    pthread_mutex_unlock(&s->lock);
     /* A success needs nothing from the answer; the rest read it for their
      * description and retry_after. */
     int ok = r->status >= 200 && r->status < 300;
@@ -356,7 +365,7 @@ static int send_head(struct tg_send *s, struct chat *ch, struct buf *entry, stru
     }
     int bulk = (e.flags & BOT_OUT_BULK) != 0;
     int method = method_index(e.method);
-    if (!tg__opt.token || !*tg__opt.token || !app_httpc(s->a)) {
+    if (!tg__opt.token || !*tg__opt.token || !s->hc) {
         log_info("bot api call (offline)", "method=%s chat=%lld", e.method, (long long)ch->id);
         with_chat_lock(s, ch->id, do_pop, NULL);
         s->calls[method][ST_OFFLINE]++;
@@ -373,7 +382,7 @@ static int send_head(struct tg_send *s, struct chat *ch, struct buf *entry, stru
     /* httpc copies the URL and the body: both may be reused right away */
     struct httpc_request req = {.method = "POST", .url = method_url(s, e.method), .headers = headers,
                                 .body = e.params, .body_len = e.params_len, .timeout_ms = 30000};
-    if (httpc_send(app_httpc(s->a), &req, on_reply, q) < 0) {
+    if (httpc_send(s->hc, &req, on_reply, q) < 0) {
         xfree(q);
         ch->next_ms = app_now_ms() + 1000;
         s->calls[method][ST_NET]++;
@@ -399,7 +408,7 @@ static void on_timer(uv_timer_t *t)
         s->last_gc = now;
         tab_rebuild(s, s->cap, now);
     }
-    int offline = !tg__opt.token || !*tg__opt.token || !app_httpc(s->a);
+    int offline = !tg__opt.token || !*tg__opt.token || !s->hc;
     struct buf entry = BUF_INIT, scratch = BUF_INIT;
     struct chat *waiting = NULL, **wtail = &waiting;
     int64_t due = INT64_MAX;
@@ -459,15 +468,67 @@ static void on_timer(uv_timer_t *t)
         arm(s, due, now);
 }
 
-/* ---- the interface ---------------------------------------------------------- */
+/* ---- the thread ------------------------------------------------------------ */
 
-void tg_send_wake(struct tg_send *s, int64_t chat)
+/* On the sender's loop: a chat has new calls. */
+static void wake_one(struct tg_send *s, int64_t chat)
 {
     struct chat *ch = chat_get(s, chat);
     if (!ch->inflight)
         fifo_push(s, ch);
     int64_t now = app_now_ms();
     arm(s, ch->next_ms > now ? ch->next_ms : now, now);
+}
+
+static void on_async(uv_async_t *h)
+{
+    struct tg_send *s = h->data;
+    if (s->stopping)
+        return;
+    if (atomic_load(&s->stop_asked)) {
+        /* httpc_free() answers what is in flight ("cancelled", on_reply
+         * drops it); the loop ends when the last handle has closed */
+        s->stopping = 1;
+        uv_timer_stop(&s->timer);
+        uv_close((uv_handle_t *)&s->timer, NULL);
+        httpc_free(s->hc);
+        s->hc = NULL;
+        uv_close((uv_handle_t *)&s->async, NULL);
+        return;
+    }
+    pthread_mutex_lock(&s->lock);
+    int64_t *q = s->wq;
+    size_t n = s->wlen, cap = s->wcap;
+    s->wq = NULL, s->wlen = s->wcap = 0;
+    s->wake_pending = 0;
+    pthread_mutex_unlock(&s->lock);
+    for (size_t i = 0; i < n; i++)
+        wake_one(s, q[i]);
+    (void)cap;
+    xfree(q);
+}
+
+static void sender_main(void *arg)
+{
+    struct tg_send *s = arg;
+    uv_run(&s->loop, UV_RUN_DEFAULT);
+}
+
+/* ---- the interface ---------------------------------------------------------- */
+
+void tg_send_wake(struct tg_send *s, int64_t chat)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->wlen == s->wcap) {
+        s->wcap = s->wcap ? s->wcap * 2 : 256;
+        s->wq = xrealloc(s->wq, s->wcap * sizeof *s->wq);
+    }
+    s->wq[s->wlen++] = chat;
+    int send = !s->wake_pending;
+    s->wake_pending = 1;
+    pthread_mutex_unlock(&s->lock);
+    if (send)
+        uv_async_send(&s->async);
 }
 
 struct tg_send *tg_send_new(struct app *a)
@@ -481,23 +542,36 @@ struct tg_send *tg_send_new(struct app *a)
     s->bulk_tokens = bucket_cap(tg__opt.rate_bulk);
     s->refill_ms = s->last_gc = app_now_ms();
     metrics_hist_init_latency(&s->api_latency);
-    uv_timer_init(app_loop(a), &s->timer);
+    pthread_mutex_init(&s->lock, NULL);
+    uv_loop_init(&s->loop);
+    uv_timer_init(&s->loop, &s->timer);
     s->timer.data = s;
+    uv_async_init(&s->loop, &s->async, on_async);
+    s->async.data = s;
+    s->hc = httpc_new(&s->loop);
+    if (uv_thread_create(&s->thread, sender_main, s) != 0) {
+        log_warn("bot api sender thread not started", "%s", "");
+        abort();
+    }
     return s;
 }
 
-static void on_timer_closed(uv_handle_t *h)
-{
-    struct tg_send *s = h->data;
-    s->timer_closed = 1;
-    maybe_free(s);
-}
-
+/* From the app's loop: the thread stops, and everything goes. */
 void tg_send_free(struct tg_send *s)
 {
-    s->stopping = 1;
-    uv_timer_stop(&s->timer);
-    uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+    if (!s)
+        return;
+    atomic_store(&s->stop_asked, 1);
+    uv_async_send(&s->async);
+    uv_thread_join(&s->thread);
+    uv_loop_close(&s->loop);
+    for (size_t i = 0; i < s->cap; i++)
+        xfree(s->tab[i]);
+    xfree(s->tab);
+    xfree(s->wq);
+    buf_release(&s->url);
+    pthread_mutex_destroy(&s->lock);
+    xfree(s);
 }
 
 void tg_send_metrics(struct tg_send *s, struct buf *out)
@@ -510,7 +584,9 @@ void tg_send_metrics(struct tg_send *s, struct buf *out)
                                    (const char *const[]){"method", method_names[m], "status", status_names[st], NULL},
                                    (int64_t)s->calls[m][st]);
     metrics_family(out, "obentchi_bot_api_call_duration_seconds", "histogram", "Bot API call latency");
+    pthread_mutex_lock(&s->lock);
     metrics_hist_write(out, "obentchi_bot_api_call_duration_seconds", NULL, &s->api_latency);
+    pthread_mutex_unlock(&s->lock);
     metrics_family(out, "obentchi_bot_ratelimit_waits_total", "counter",
                    "Times the sender held a call back for a rate limit, by limit");
     for (int w = 0; w < W__N; w++)
