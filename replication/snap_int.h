@@ -223,6 +223,9 @@ void snap_child_cancel(struct snap_child *c);
 /* Waits for the child, killing it first when kill_it.  0 when it exited
  * with status 0; -1 with a reason in err. */
 int snap_child_wait(struct snap_child *c, int kill_it, char *err, size_t errlen);
+/* Now and then while the frames come: a versioned walk starved at idle
+ * priority too long gets a share (snapshot_fork.c). */
+void snap_child_tick(struct snap_child *c);
 
 /* Hands the child's frames to a store: begin() with the header, chunk()
  * with each chunk in order; the trailer is kept for commit(), which the
@@ -235,6 +238,7 @@ struct snap_pump {
     int began, got_trailer;
     void (*on_chunk)(void *ud); /* after each chunk stored (may be NULL) */
     void *ud;
+    struct snap_child *child;   /* ticked while frames are awaited (may be NULL) */
     char err[600];
 };
 /* Reads frames from fd until the child closes it.  0 when the trailer came

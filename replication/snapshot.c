@@ -165,7 +165,7 @@ static int job_run(struct job *j)
     pthread_mutex_unlock(&s->lock);
     log_info("snapshot started", "id=%s store=%s pid=%d keys=%" PRIu64 " fork_usec=%" PRId64, j->meta.id,
              j->st->ops->name, (int)j->ch.pid, j->ch.keys_total, j->ch.fork_us);
-    j->pump = (struct snap_pump){.st = j->st, .meta = &j->meta, .on_chunk = note_progress, .ud = j};
+    j->pump = (struct snap_pump){.st = j->st, .meta = &j->meta, .on_chunk = note_progress, .ud = j, .child = &j->ch};
     rc = snap_pump_run(&j->pump, j->ch.fd);
     int waited = snap_child_wait(&j->ch, rc < 0, err, sizeof err);
     pthread_mutex_lock(&s->lock);
