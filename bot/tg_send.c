@@ -498,13 +498,12 @@ static void on_async(uv_async_t *h)
     }
     pthread_mutex_lock(&s->lock);
     int64_t *q = s->wq;
-    size_t n = s->wlen, cap = s->wcap;
+    size_t n = s->wlen;
     s->wq = NULL, s->wlen = s->wcap = 0;
     s->wake_pending = 0;
     pthread_mutex_unlock(&s->lock);
     for (size_t i = 0; i < n; i++)
         wake_one(s, q[i]);
-    (void)cap;
     xfree(q);
 }
 

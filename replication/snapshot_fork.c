@@ -506,13 +506,12 @@ int snap_pump_run(struct snap_pump *p, int fd)
             return pump_fail(p, "child sent a %s", why);
         /* exactly what the frame still needs: no bytes of the next one */
         buf_grow(in, need - in->len);
-        if (p->child) { /* wait a second at a time, ticking the producer */
-            struct pollfd pfd = {.fd = fd, .events = POLLIN};
-            int ready = poll(&pfd, 1, 1000);
-            snap_child_tick(p->child);
-            if (ready == 0 || (ready < 0 && errno == EINTR))
-                continue;
-        }
+        /* wait a second at a time, ticking the producer */
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        int ready = poll(&pfd, 1, 1000);
+        snap_child_tick(p->child);
+        if (ready == 0 || (ready < 0 && errno == EINTR))
+            continue;
         ssize_t got = read(fd, in->p + in->len, need - in->len);
         if (got < 0 && errno == EINTR)
             continue;

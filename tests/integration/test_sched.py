@@ -63,13 +63,15 @@ def schedules(srv):
 
 
 def wait_loaded(r):
-    """After a restart: until the snapshot is in (commands answer LOADING before)."""
-    def ping():
+    """After a restart: until the snapshot is in (commands answer LOADING
+    before; PING and INFO are answered while loading, so another command)."""
+    def loaded():
         try:
-            return r.ping()
+            r.exists("wait-loaded-probe")
+            return True
         except redis.exceptions.BusyLoadingError:
             return False
-    wait_for(ping, 20, what="the snapshot loaded")
+    wait_for(loaded, 20, what="the snapshot loaded")
 
 
 def api_post(srv, path):
