@@ -60,7 +60,6 @@ struct hsock {
     curl_socket_t fd;
     int idle;   /* curl said REMOVE: the connection waits in its cache */
     int events; /* UV_READABLE | UV_WRITABLE being watched; 0: stopped */
-    struct hsock *prev, *next;
 };
 
 struct httpc {
@@ -69,8 +68,7 @@ struct httpc {
     uv_timer_t timer;
     struct hreq *inflight;
     int ninflight;
-    struct hsock *socks;
-    struct hsock **byfd; /* fd -> its socket (idle ones included) */
+    struct hsock **byfd; /* fd -> its socket (idle ones included): every one we watch */
     int nbyfd;
     struct hreq *spare[HTTPC_SPARE]; /* finished, reset, for reuse */
     int nspare;
@@ -205,16 +203,14 @@ static void on_timer(uv_timer_t *t)
     check_done(h);
 }
 
+static struct hsock *sock_of(const struct httpc *h, curl_socket_t fd)
+{
+    return fd >= 0 && fd < h->nbyfd ? h->byfd[fd] : NULL;
+}
+
 static void sock_close(struct httpc *h, struct hsock *s)
 {
-    if (s->fd >= 0 && s->fd < h->nbyfd && h->byfd[s->fd] == s)
-        h->byfd[s->fd] = NULL;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        h->socks = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    h->byfd[s->fd] = NULL;
     uv_poll_stop(&s->poll);
     uv_close((uv_handle_t *)&s->poll, on_poll_closed);
 }
@@ -232,8 +228,8 @@ static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *so
     struct httpc *h = userp;
     struct hsock *s = socketp;
     (void)easy;
-    if (!s && fd >= 0 && fd < h->nbyfd)
-        s = h->byfd[fd];
+    if (!s)
+        s = sock_of(h, fd);
     if (what == CURL_POLL_REMOVE) {
         if (s) { /* idle: keep watching for readable only */
             s->idle = 1;
@@ -269,10 +265,6 @@ static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *so
         }
         s->poll.data = s;
         h->open_handles++;
-        s->next = h->socks;
-        if (h->socks)
-            h->socks->prev = s;
-        h->socks = s;
         h->byfd[fd] = s;
         curl_multi_assign(h->multi, fd, s);
     }
@@ -294,7 +286,7 @@ static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *so
 static int close_cb(void *userp, curl_socket_t fd)
 {
     struct httpc *h = userp;
-    struct hsock *s = fd >= 0 && fd < h->nbyfd ? h->byfd[fd] : NULL;
+    struct hsock *s = sock_of(h, fd);
     if (s)
         sock_close(h, s);
     return close(fd);
@@ -420,8 +412,9 @@ void httpc_free(struct httpc *h)
     h->nspare = 0;
     /* stop watching first (the polls leave epoll now), then let curl close
      * its cached connections without telling us */
-    while (h->socks)
-        sock_close(h, h->socks);
+    for (int fd = 0; fd < h->nbyfd; fd++)
+        if (h->byfd[fd])
+            sock_close(h, h->byfd[fd]);
     curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, NULL);
     curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, NULL);
     curl_multi_cleanup(h->multi);

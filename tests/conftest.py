@@ -92,6 +92,19 @@ def wait_for(pred, timeout=5.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+def wait_loaded(r, timeout=20):
+    """After a (re)start: until the snapshot is in.  Probed with a command
+    that answers -LOADING meanwhile (PING and INFO are answered while
+    loading); a server not accepting yet counts as not loaded."""
+    def loaded():
+        try:
+            r.exists("wait-loaded-probe")
+            return True
+        except (redis.exceptions.BusyLoadingError, redis.exceptions.ConnectionError):
+            return False
+    wait_for(loaded, timeout=timeout, interval=0.05, what="the snapshot loaded")
+
+
 def stop_process(proc, sig=signal.SIGTERM, timeout=10):
     """Stops a child this test started (a subprocess.Popen, or None), by its
     PID: sig, then SIGKILL when it has not exited within timeout seconds."""

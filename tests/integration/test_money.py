@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from conftest import Server, wait_for
+from conftest import Server, wait_for, wait_loaded
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from standins.providers import Providers, send_callback, sign  # noqa: E402
@@ -232,8 +232,7 @@ def test_sigkill_mid_payouts_then_restart_from_snapshot(tmp_path, prov):
     srv2 = Server(tmp_path / "node", opts).start()
     try:
         r = srv2.client()
-        # -LOADING until the snapshot is in (longer under the sanitizers): wait for it, then read
-        wait_for(lambda: r.info("persistence")["loading"] == 0, timeout=60, what="the snapshot loaded")
+        wait_loaded(r, timeout=60)  # -LOADING until then (longer under the sanitizers)
         wait_for(lambda: sum(r.execute_command("LEDGER.BALANCE", 101)) > 0, timeout=20, what="restored")
 
         def all_done():

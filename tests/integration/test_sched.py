@@ -19,10 +19,9 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from conftest import wait_for  # noqa: E402
+from conftest import wait_for, wait_loaded  # noqa: E402
 from standins.botapi import BotApi  # noqa: E402
 
 pytestmark = pytest.mark.obentchi_only
@@ -60,18 +59,6 @@ def schedules(srv):
     st, _, body = srv.http("GET", "/api/v1/schedules", None, AUTH)
     assert st == 200, body
     return {s["name"]: s for s in json.loads(body)["schedules"]}
-
-
-def wait_loaded(r):
-    """After a restart: until the snapshot is in (commands answer LOADING
-    before; PING and INFO are answered while loading, so another command)."""
-    def loaded():
-        try:
-            r.exists("wait-loaded-probe")
-            return True
-        except redis.exceptions.BusyLoadingError:
-            return False
-    wait_for(loaded, 20, what="the snapshot loaded")
 
 
 def api_post(srv, path):

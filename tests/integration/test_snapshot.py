@@ -13,6 +13,7 @@ by tools/snapshot (list, verify, damage-chunk, mongo-command for fail points).
 Tests that kill MongoDB start a peer of their own and are skipped with
 MONGO_URI (the suite never kills a MongoDB it did not start).
 """
+import functools
 import hashlib
 import json
 import os
@@ -26,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from conftest import IS_PEER, REPO, OBENTCHI_SERVER, Server, free_port, parse_info, stop_process, wait_for
+from conftest import wait_loaded as _wait_loaded
 
 SHARED = Path(os.environ.get("OBENTCHI_SHARED", str(REPO.parent / "shared")))
 PEER_DIR = REPO / "tests" / ".peer" / "mongo"
@@ -34,6 +36,8 @@ MONGO_DB = "obentchi_test"
 N_KEYS = int(os.environ.get("OBENTCHI_TEST_SNAPSHOT_KEYS", "200000"))
 
 obentchi_only = pytest.mark.obentchi_only
+# loads of 200,000 keys and more, under the sanitizers too
+wait_loaded = functools.partial(_wait_loaded, timeout=120)
 
 
 # ---------------------------------------------------------------- MongoDB
@@ -217,15 +221,6 @@ def kill_peer_mid_snapshot(c, srv, peer, chunks):
     assert p["rdb_last_bgsave_status"] == "err"
     assert int(p["snapshot_failures"]) == before + 1
     assert "snapshot failed" in srv.log()
-
-
-def wait_loaded(c, timeout=120):
-    def loaded():
-        try:
-            return info(c)["loading"] == "0"
-        except Exception:
-            return False
-    wait_for(loaded, timeout=timeout, interval=0.05, what="the snapshot to load")
 
 
 # ---------------------------------------------------------------- data
