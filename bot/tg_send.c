@@ -15,7 +15,16 @@
  *     chat's calls go out in the order they were queued;
  *   - bot-api-max-inflight requests in flight in all.
  * A call leaves the outbox only once Telegram took it (2xx) or refused it
- * for good (400: logged with method and chat).  429 waits
+ * for good (400: logged with method and chat).
+ *
+ * Engine work is batched: a turn peeks the head calls of up to BATCH chats
+ * under one taking of their shards' locks, and the heads to take off after
+ * replies wait in a list that is applied, again under one taking of the
+ * locks, at the end of the loop iteration (a uv_check) or before the next
+ * peek, whichever comes first.  Per call, the lock rounds were the sender's
+ * largest cost after the kernel's: the app's loop holds the same locks
+ * while it records and processes updates, and every collision cost both
+ * threads a futex sleep and a context switch.  429 waits
  * parameters.retry_after (that chat, and everyone: the limit is the bot's);
  * 5xx and network errors retry with exponential backoff; 403 marks the user
  * inactive and drops their outbox.  Without bot-token (offline mode) calls
@@ -42,6 +51,8 @@
 #include "tg.h"
 #include "tg_int.h"
 #include "tg_send.h"
+
+#define BATCH 64 /* chats peeked, or heads taken off, per taking of the locks */
 
 struct chat {
     int64_t id;
@@ -87,6 +98,14 @@ struct tg_send {
     _Atomic uint64_t calls[M__N][ST__N];
     _Atomic uint64_t waits[W__N];
     struct metrics_hist api_latency; /* under lock */
+    /* batched engine work (see the top of the file) */
+    uv_check_t check;
+    int64_t *pops; /* chats whose outbox head is to go */
+    size_t npops, pcap;
+    double *lats; /* reply latencies not yet in api_latency */
+    size_t nlats, lcap;
+    struct buf peeked[BATCH];
+    int found[BATCH];
     /* "<api-url>/bot<token>/", rebuilt when either option changes */
     struct buf url;
     size_t url_base;
@@ -244,23 +263,68 @@ static void with_chat_lock(struct tg_send *s, int64_t chat, void (*fn)(struct en
     eng_unlock(&c);
 }
 
-struct peek_arg {
-    struct buf *out;
-    int found;
-};
-static void do_peek(struct eng_ctx *c, int64_t chat, void *ud)
-{
-    struct peek_arg *pa = ud;
-    pa->found = tg_outbox_peek(c, chat, pa->out);
-}
 static void do_pop(struct eng_ctx *c, int64_t chat, void *ud) { (void)ud, tg_outbox_pop_head(c, chat); }
 static void do_block(struct eng_ctx *c, int64_t chat, void *ud) { (void)ud, tg_user_set_active(c, chat, 0); }
 
-static int peek(struct tg_send *s, int64_t chat, struct buf *out)
+/* Locks the shards of n chats at once. */
+static void lock_chats(struct tg_send *s, struct eng_ctx *c, const int64_t *ids, size_t n)
 {
-    struct peek_arg pa = {out, 0};
-    with_chat_lock(s, chat, do_peek, &pa);
-    return pa.found;
+    char tags[BATCH][48];
+    struct eng_str keys[BATCH];
+    for (size_t i = 0; i < n; i++) {
+        tg__key_tag(tags[i], ids[i]);
+        keys[i] = (struct eng_str){tags[i], strlen(tags[i])};
+    }
+    eng_ctx_init(c, s->e, 0);
+    eng_lock_keys(c, keys, (int)n);
+}
+
+/* The head calls of n chats into s->peeked[i] (s->found[i]: one there). */
+static void peek_batch(struct tg_send *s, struct chat *const *chs, size_t n)
+{
+    int64_t ids[BATCH];
+    for (size_t i = 0; i < n; i++)
+        ids[i] = chs[i]->id;
+    struct eng_ctx c;
+    lock_chats(s, &c, ids, n);
+    for (size_t i = 0; i < n; i++)
+        s->found[i] = tg_outbox_peek(&c, ids[i], &s->peeked[i]);
+    eng_unlock(&c);
+}
+
+/* Takes off the heads that replies finished, and records their latencies:
+ * before any peek, and once per loop iteration. */
+static void flush_pops(struct tg_send *s)
+{
+    for (size_t at = 0; at < s->npops;) {
+        size_t n = s->npops - at < BATCH ? s->npops - at : BATCH;
+        struct eng_ctx c;
+        lock_chats(s, &c, s->pops + at, n);
+        for (size_t i = 0; i < n; i++)
+            tg_outbox_pop_head(&c, s->pops[at + i]);
+        eng_unlock(&c);
+        at += n;
+    }
+    s->npops = 0;
+    if (s->nlats) {
+        pthread_mutex_lock(&s->lock);
+        for (size_t i = 0; i < s->nlats; i++)
+            metrics_hist_observe(&s->api_latency, s->lats[i]);
+        pthread_mutex_unlock(&s->lock);
+        s->nlats = 0;
+    }
+}
+
+static void on_check(uv_check_t *h) { flush_pops(h->data); }
+
+/* The head call of chat goes, at the next flush_pops(). */
+static void pop_later(struct tg_send *s, int64_t chat)
+{
+    if (s->npops == s->pcap) {
+        s->pcap = s->pcap ? s->pcap * 2 : 256;
+        s->pops = xrealloc(s->pops, s->pcap * sizeof *s->pops);
+    }
+    s->pops[s->npops++] = chat;
 }
 
 static void finish(struct tg_send *s, struct chat *ch, int64_t now);
@@ -277,9 +341,11 @@ static void on_reply(void *ud, const struct httpc_result *r)
     }
     struct chat *ch = chat_get(s, q->chat);
     ch->inflight = 0;
-    pthread_mutex_lock(&s->lock);
-    metrics_hist_observe(&s->api_latency, r->total_s);
-    pthread_mutex_unlock(&s->lock);
+    if (s->nlats == s->lcap) {
+        s->lcap = s->lcap ? s->lcap * 2 : 256;
+        s->lats = xrealloc(s->lats, s->lcap * sizeof *s->lats);
+    }
+    s->lats[s->nlats++] = r->total_s;
     /* A success needs nothing from the answer; the rest read it for their
      * description and retry_after. */
     int ok = r->status >= 200 && r->status < 300;
@@ -289,7 +355,7 @@ static void on_reply(void *ud, const struct httpc_result *r)
     int st;
     if (ok) {
         st = ST_2XX;
-        with_chat_lock(s, q->chat, do_pop, NULL);
+        pop_later(s, q->chat);
         ch->backoff_ms = 0;
         if (tg__opt.rate_chat > 0 && q->method != M_ANSWER)
             ch->next_ms = now + 1000 / tg__opt.rate_chat;
@@ -313,7 +379,7 @@ static void on_reply(void *ud, const struct httpc_result *r)
         st = ST_400;
         log_warn("bot api bad request", "method=%s chat=%lld description=\"%s\"", method_names[q->method],
                  (long long)q->chat, d);
-        with_chat_lock(s, q->chat, do_pop, NULL);
+        pop_later(s, q->chat);
     } else {
         st = r->status == 0 ? ST_NET : r->status >= 500 ? ST_5XX : ST_4XX;
         ch->backoff_ms = ch->backoff_ms ? ch->backoff_ms * 2 : 500;
@@ -351,11 +417,12 @@ static const char *method_url(struct tg_send *s, const char *method)
     return s->url.p;
 }
 
-/* Sends the head call of ch (its turn has come).  0 sent (or dropped),
- * 1 it must wait for the bulk bucket, -1 nothing left. */
-static int send_head(struct tg_send *s, struct chat *ch, struct buf *entry, struct buf *scratch)
+/* Sends ch's head call (its turn has come), peeked into entry (found: one
+ * was there).  0 sent (or dropped), 1 it must wait for the bulk bucket, -1
+ * nothing left. */
+static int send_head(struct tg_send *s, struct chat *ch, int found, struct buf *entry, struct buf *scratch)
 {
-    if (!peek(s, ch->id, entry))
+    if (!found)
         return -1;
     struct tg_outbox_entry e;
     if (tg_outbox_entry_read(entry->p, entry->len, &e, scratch) < 0) {
@@ -409,48 +476,69 @@ static void on_timer(uv_timer_t *t)
         tab_rebuild(s, s->cap, now);
     }
     int offline = !tg__opt.token || !*tg__opt.token || !s->hc;
-    struct buf entry = BUF_INIT, scratch = BUF_INIT;
+    flush_pops(s); /* a head a reply finished must not be peeked again */
+    struct buf scratch = BUF_INIT;
     struct chat *waiting = NULL, **wtail = &waiting;
     int64_t due = INT64_MAX;
-    struct chat *ch;
     int budget = 4096; /* bounded work per turn; the rest in the next */
-    while (budget-- > 0 && (ch = s->head)) {
-        if (!offline) {
-            if (now < s->pause_until) {
-                due = s->pause_until;
-                break;
+    int stop = 0;
+    while (!stop && budget > 0 && s->head) {
+        /* Up to BATCH chats whose turn has come, their planned calls
+         * counted against the limits as if made; a limit reached with
+         * some picked ends the batch, and the next one looks again at what
+         * was really sent. */
+        struct chat *batch[BATCH], *ch;
+        size_t nb = 0;
+        while (nb < BATCH && budget > 0 && (ch = s->head)) {
+            if (!offline) {
+                if (now < s->pause_until) {
+                    if (!nb)
+                        due = s->pause_until, stop = 1;
+                    break;
+                }
+                if (s->inflight + (int)nb >= tg__opt.max_inflight) {
+                    if (!nb)
+                        due = INT64_MAX, stop = 1; /* a reply re-arms */
+                    break;
+                }
+                if (tg__opt.rate_global > 0 && s->tokens - (double)nb < 1) {
+                    if (!nb) {
+                        s->waits[W_GLOBAL]++;
+                        int64_t w = now + wait_for_token(s->tokens, tg__opt.rate_global);
+                        due = w < due ? w : due;
+                        stop = 1;
+                    }
+                    break;
+                }
             }
-            if (s->inflight >= tg__opt.max_inflight) {
-                due = INT64_MAX; /* a reply re-arms */
-                break;
+            budget--;
+            fifo_pop(s);
+            if (ch->inflight)
+                continue; /* its reply puts it back */
+            if (!offline && ch->next_ms > now) {
+                s->waits[W_CHAT]++;
+                due = ch->next_ms < due ? ch->next_ms : due;
+                ch->queued = 1, ch->next = NULL, *wtail = ch, wtail = &ch->next;
+                continue;
             }
-            if (tg__opt.rate_global > 0 && s->tokens < 1) {
-                s->waits[W_GLOBAL]++;
-                int64_t w = now + wait_for_token(s->tokens, tg__opt.rate_global);
+            batch[nb++] = ch;
+        }
+        if (!nb)
+            break;
+        peek_batch(s, batch, nb);
+        for (size_t i = 0; i < nb; i++) {
+            ch = batch[i];
+            int rc = send_head(s, ch, s->found[i], &s->peeked[i], &scratch);
+            if (rc == 1) {
+                s->waits[W_BULK]++;
+                int64_t w = now + (tg__opt.rate_bulk > 0 ? wait_for_token(s->bulk_tokens, tg__opt.rate_bulk) : 1000);
                 due = w < due ? w : due;
-                break;
+                ch->queued = 1, ch->next = NULL, *wtail = ch, wtail = &ch->next;
+            } else if (rc == 0 && !ch->inflight) {
+                fifo_push(s, ch); /* offline or dropped: next call in a later round */
             }
-        }
-        fifo_pop(s);
-        if (ch->inflight)
-            continue; /* its reply puts it back */
-        if (!offline && ch->next_ms > now) {
-            s->waits[W_CHAT]++;
-            due = ch->next_ms < due ? ch->next_ms : due;
-            ch->queued = 1, ch->next = NULL, *wtail = ch, wtail = &ch->next;
-            continue;
-        }
-        int rc = send_head(s, ch, &entry, &scratch);
-        if (rc == 1) {
-            s->waits[W_BULK]++;
-            int64_t w = now + (tg__opt.rate_bulk > 0 ? wait_for_token(s->bulk_tokens, tg__opt.rate_bulk) : 1000);
-            due = w < due ? w : due;
-            ch->queued = 1, ch->next = NULL, *wtail = ch, wtail = &ch->next;
-        } else if (rc == 0 && !ch->inflight) {
-            fifo_push(s, ch); /* offline or dropped: next call in a later round */
         }
     }
-    buf_release(&entry);
     buf_release(&scratch);
     /* Chats that must wait go to the front, in their order. */
     if (waiting) {
@@ -488,9 +576,12 @@ static void on_async(uv_async_t *h)
     if (atomic_load(&s->stop_asked)) {
         /* httpc_free() answers what is in flight ("cancelled", on_reply
          * drops it); the loop ends when the last handle has closed */
+        flush_pops(s); /* what Telegram took must not go again */
         s->stopping = 1;
         uv_timer_stop(&s->timer);
         uv_close((uv_handle_t *)&s->timer, NULL);
+        uv_check_stop(&s->check);
+        uv_close((uv_handle_t *)&s->check, NULL);
         httpc_free(s->hc);
         s->hc = NULL;
         uv_close((uv_handle_t *)&s->async, NULL);
@@ -547,6 +638,9 @@ struct tg_send *tg_send_new(struct app *a)
     s->timer.data = s;
     uv_async_init(&s->loop, &s->async, on_async);
     s->async.data = s;
+    uv_check_init(&s->loop, &s->check);
+    s->check.data = s;
+    uv_check_start(&s->check, on_check);
     s->hc = httpc_new(&s->loop);
     if (uv_thread_create(&s->thread, sender_main, s) != 0) {
         log_warn("bot api sender thread not started", "%s", "");
@@ -568,6 +662,10 @@ void tg_send_free(struct tg_send *s)
         xfree(s->tab[i]);
     xfree(s->tab);
     xfree(s->wq);
+    xfree(s->pops);
+    xfree(s->lats);
+    for (int i = 0; i < BATCH; i++)
+        buf_release(&s->peeked[i]);
     buf_release(&s->url);
     pthread_mutex_destroy(&s->lock);
     xfree(s);
