@@ -32,6 +32,7 @@
 
 struct app;
 struct cJSON;
+struct json_arena;
 
 /* ---- keys ------------------------------------------------------------------ */
 
@@ -99,7 +100,8 @@ struct tg_update {
     const char *cb_id;   /* callback_query id or "" */
     const char *cb_data; /* callback_query data or "" */
     const char *member_status; /* my_chat_member new status or "" */
-    struct cJSON *root;
+    struct cJSON *root;        /* in arena (json_mem.h): the strings above point into it */
+    struct json_arena *arena;
 };
 
 /* Parses and checks an Update.  0, or -1 with a reason in err (not JSON, not

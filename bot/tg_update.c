@@ -17,6 +17,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "json_mem.h"
 #include "keys.h"
 #include "list.h"
 #include "tg_int.h"
@@ -68,10 +69,12 @@ int tg_update_decode(const char *json, size_t len, struct tg_update *u, char *er
 {
     memset(u, 0, sizeof *u);
     u->lang = u->name = u->text = u->cb_id = u->cb_data = u->member_status = "";
+    u->arena = json_arena_open(len);
     u->root = cJSON_ParseWithLength(json, len);
+    json_arena_close(u->arena);
     if (!u->root) {
         snprintf(err, errlen, "invalid JSON");
-        return -1;
+        goto bad;
     }
     if (!cJSON_IsObject(u->root)) {
         snprintf(err, errlen, "not an Update: not a JSON object");
@@ -125,7 +128,8 @@ bad:
 
 void tg_update_release(struct tg_update *u)
 {
-    cJSON_Delete(u->root);
+    json_arena_free(u->arena); /* the tree, whole */
+    u->arena = NULL;
     u->root = NULL;
 }
 

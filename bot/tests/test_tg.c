@@ -6,6 +6,7 @@
  * inline keyboard, confirm holding and enqueueing in one step, a second tap
  * doing nothing, a short balance holding nothing), Arabic replies, a user
  * blocking the bot, edited messages, SCAN over users. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,9 +15,11 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <cjson/cJSON.h>
 
 #include "base/alloc.h"
 #include "hash.h"
+#include "json_mem.h"
 #include "keys.h"
 #include "ledger.h"
 #include "list.h"
@@ -618,6 +621,73 @@ static void outbox_entries(void **st)
     buf_release(&scratch);
 }
 
+/* ---- json_mem: cJSON from the heap, or from a thread's arena --------------- */
+
+static void *parse_on_thread(void *arg)
+{
+    /* another thread while an arena is open here: its blocks are the heap's */
+    cJSON *j = cJSON_Parse((const char *)arg);
+    char *t = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j); /* a leak or a bad free here shows under the sanitizers */
+    return t;
+}
+
+static void json_arenas(void **state)
+{
+    (void)state;
+    /* heap blocks: parse, print, free one by one, as everywhere else */
+    cJSON *h = cJSON_Parse("{\"a\":[1,2,\"x\"]}");
+    assert_non_null(h);
+    char *ht = cJSON_PrintUnformatted(h);
+    assert_string_equal(ht, "{\"a\":[1,2,\"x\"]}");
+    cJSON_free(ht);
+    cJSON_Delete(h);
+
+    /* an arena far smaller than the document: blocks chain */
+    struct buf doc = BUF_INIT;
+    buf_puts(&doc, "{\"items\":[");
+    for (int i = 0; i < 2000; i++)
+        buf_printf(&doc, "%s{\"id\":%d,\"name\":\"item number %d\"}", i ? "," : "", i, i);
+    buf_puts(&doc, "]}");
+    struct json_arena *a = json_arena_open(16);
+    size_t first = json_arena_bytes(a);
+    cJSON *t = cJSON_ParseWithLength(doc.p, doc.len);
+    pthread_t th;
+    void *other = NULL;
+    assert_int_equal(pthread_create(&th, NULL, parse_on_thread, "{\"b\":true}"), 0);
+    assert_int_equal(pthread_join(th, &other), 0);
+    assert_string_equal(other, "{\"b\":true}");
+    cJSON_free(other);
+    json_arena_close(a);
+    assert_non_null(t);
+    assert_true(json_arena_bytes(a) > first); /* more blocks were taken */
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(t, "items");
+    assert_int_equal(cJSON_GetArraySize(items), 2000);
+    const cJSON *last = cJSON_GetArrayItem(items, 1999);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(last, "name")->valuestring, "item number 1999");
+    /* closed: what cJSON allocates now is the heap's again */
+    cJSON *after = cJSON_Parse("[3]");
+    cJSON_Delete(after);
+    json_arena_free(a); /* the whole tree at once */
+    buf_release(&doc);
+
+    /* a decoded update lives in its arena; release frees it whole */
+    struct tg_update u;
+    char err[128];
+    const char *js = "{\"update_id\":7,\"message\":{\"message_id\":1,\"date\":1,\"from\":{\"id\":5,\"is_bot\":false,"
+                     "\"first_name\":\"Rana\",\"language_code\":\"ar\"},\"chat\":{\"id\":5,\"type\":\"private\"},"
+                     "\"text\":\"/help\"}}";
+    assert_int_equal(tg_update_decode(js, strlen(js), &u, err, sizeof err), 0);
+    assert_non_null(u.arena);
+    assert_string_equal(u.text, "/help");
+    assert_string_equal(u.name, "Rana");
+    tg_update_release(&u);
+    assert_null(u.arena);
+    /* a rejected one leaves nothing behind */
+    assert_int_equal(tg_update_decode("[1,2", 4, &u, err, sizeof err), -1);
+    assert_null(u.arena);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -627,7 +697,7 @@ int main(void)
         cmocka_unit_test(arabic),               cmocka_unit_test(deposit),
         cmocka_unit_test(withdraw_conversation), cmocka_unit_test(withdraw_short_and_cancel),
         cmocka_unit_test(blocked_and_edited),   cmocka_unit_test(users_scan),
-        cmocka_unit_test(outbox_entries),
+        cmocka_unit_test(outbox_entries),       cmocka_unit_test(json_arenas),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
