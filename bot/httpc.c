@@ -356,11 +356,12 @@ int httpc_send(struct httpc *h, const struct httpc_request *req, httpc_cb *cb, v
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, h);
-    /* HTTP/1.1, kept-alive connections, one request each at a time.  libcurl
-     * would otherwise offer HTTP/2 over TLS, and a multiplexed connection
-     * does not survive this file's socket handling (its second transfer
-     * fails with "Error in the HTTP2 framing layer", seen against nginx with
-     * prior knowledge) */
+    /* HTTP/1.1, kept-alive connections, one request each at a time: what the
+     * tests and their stand-ins exercise.  libcurl would otherwise offer
+     * HTTP/2 over TLS, untested here: the one way to try HTTP/2 on loopback
+     * (prior knowledge, h2c) fails every reused connection in Debian 12's
+     * libcurl 7.88 ("Error in the HTTP2 framing layer", curl issue 10634,
+     * fixed in 8.0) */
     curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     const char *method = req->method ? req->method : "GET";
     if (req->body || strcmp(method, "GET")) {
