@@ -15,7 +15,11 @@
  *     chat's calls go out in the order they were queued;
  *   - bot-api-max-inflight requests in flight in all.
  * A call leaves the outbox only once Telegram took it (2xx) or refused it
- * for good (400: logged with method and chat).
+ * for good (400: logged with method and chat).  429 waits
+ * parameters.retry_after (that chat, and everyone: the limit is the bot's);
+ * 5xx and network errors retry with exponential backoff; 403 marks the user
+ * inactive and drops their outbox.  Without bot-token (offline mode) calls
+ * are logged and taken off as sent.
  *
  * Engine work is batched: a turn peeks the head calls of up to BATCH chats
  * under one taking of their shards' locks, and the heads to take off after
@@ -24,11 +28,7 @@
  * peek, whichever comes first.  Per call, the lock rounds were the sender's
  * largest cost after the kernel's: the app's loop holds the same locks
  * while it records and processes updates, and every collision cost both
- * threads a futex sleep and a context switch.  429 waits
- * parameters.retry_after (that chat, and everyone: the limit is the bot's);
- * 5xx and network errors retry with exponential backoff; 403 marks the user
- * inactive and drops their outbox.  Without bot-token (offline mode) calls
- * are logged and taken off as sent.
+ * threads a futex sleep and a context switch.
  *
  * Not for composing messages (outbox.c, tg_flow.c). */
 #include <math.h>
