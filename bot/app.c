@@ -75,8 +75,10 @@ struct app {
     void *state[NPARTS];
     struct collector *collectors;
     int ncollectors;
-    struct ready_check *checks;
+    struct ready_check *checks; /* readiness (app_add_ready_check) */
     int nchecks;
+    struct ready_check *live; /* liveness (app_add_live_check) */
+    int nlive;
     struct role_cb *role_cbs;
     int nrole_cbs;
     struct app_health_env health;
@@ -294,6 +296,7 @@ void app_free(struct app *a)
     xfree(a->cmds);
     xfree(a->collectors);
     xfree(a->checks);
+    xfree(a->live);
     xfree(a->role_cbs);
     xfree(a);
 }
@@ -347,10 +350,30 @@ void app_add_collector(struct app *a, void (*fn)(void *ud, struct buf *out), voi
     a->collectors[a->ncollectors++] = (struct collector){fn, ud};
 }
 
+static void add_check(struct ready_check **v, int *n, const char *(*fn)(void *ud), void *ud)
+{
+    *v = xrealloc(*v, sizeof **v * (size_t)(*n + 1));
+    (*v)[(*n)++] = (struct ready_check){fn, ud};
+}
+
+static const char *first_reason(const struct ready_check *v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const char *r = v[i].fn(v[i].ud);
+        if (r)
+            return r;
+    }
+    return NULL;
+}
+
 void app_add_ready_check(struct app *a, const char *(*fn)(void *ud), void *ud)
 {
-    a->checks = xrealloc(a->checks, sizeof *a->checks * (size_t)(a->nchecks + 1));
-    a->checks[a->nchecks++] = (struct ready_check){fn, ud};
+    add_check(&a->checks, &a->nchecks, fn, ud);
+}
+
+void app_add_live_check(struct app *a, const char *(*fn)(void *ud), void *ud)
+{
+    add_check(&a->live, &a->nlive, fn, ud);
 }
 
 void app_collect(struct app *a, struct buf *out)
@@ -359,12 +382,6 @@ void app_collect(struct app *a, struct buf *out)
         a->collectors[i].fn(a->collectors[i].ud, out);
 }
 
-const char *app_ready_reason(struct app *a)
-{
-    for (int i = 0; i < a->nchecks; i++) {
-        const char *r = a->checks[i].fn(a->checks[i].ud);
-        if (r)
-            return r;
-    }
-    return NULL;
-}
+const char *app_ready_reason(struct app *a) { return first_reason(a->checks, a->nchecks); }
+
+const char *app_stall_reason(struct app *a) { return first_reason(a->live, a->nlive); }

@@ -1,8 +1,10 @@
 /* health.c: the probes and the scrape (bot_part_health).
  *
  *   GET /healthz  200 "ok" when the process turns: the bot loop's heartbeat
- *                 timer ran within HEALTH_STALL_MS and the RESP workers'
- *                 crons too (server_alive); else 503 naming what stalled.
+ *                 timer ran within HEALTH_STALL_MS, the RESP workers'
+ *                 crons too (server_alive), and every part's own threads
+ *                 (app_add_live_check: the Bot API sender); else 503
+ *                 naming what stalled.
  *                 A liveness probe: a failure means restart the process.
  *   GET /readyz   200 "ready" when the data is loaded and this node is the
  *                 master and every part's ready check passes; else 503 with
@@ -28,12 +30,17 @@ static void healthz(void *ud, const struct http_request *req, struct http_respon
     struct app *a = ud;
     (void)req;
     const struct app_health_env *env = app_health_env(a);
+    const char *stalled;
     if (app_loop_beat_age_ms(a) > HEALTH_STALL_MS) {
         static const char t[] = "bot loop stalled\n";
         http_reply(res, 503, "text/plain", t, sizeof t - 1, NULL);
     } else if (env->server_alive && !env->server_alive(env->ud)) {
         static const char t[] = "RESP workers stalled\n";
         http_reply(res, 503, "text/plain", t, sizeof t - 1, NULL);
+    } else if ((stalled = app_stall_reason(a))) {
+        char t[128];
+        int n = snprintf(t, sizeof t, "%s\n", stalled);
+        http_reply(res, 503, "text/plain", t, (size_t)(n < (int)sizeof t ? n : (int)sizeof t - 1), NULL);
     } else {
         http_reply(res, 200, "text/plain", "ok\n", 3, NULL);
     }

@@ -72,6 +72,7 @@ static const char *const outcome_names[O__N] = {"processed", "ignored", "duplica
  * about 2 KB); past it the FIFO holds only chat ids and processing decodes
  * from the engine. */
 #define KEEP_DECODED 8192
+#define SENDER_STALL_MS 5000 /* as /healthz allows the bot loop */
 
 /* One recorded update waiting: its chat, and the webhook's decoding of it
  * when kept (has_u), with the length and hash of the text it came from. */
@@ -404,6 +405,13 @@ static void collect(void *ud, struct buf *out)
 
 /* ---- the part ------------------------------------------------------------------------ */
 
+/* /healthz: the sender thread turns (its loop ran its heartbeat lately). */
+static const char *sender_stalled(void *ud)
+{
+    struct tg *t = ud;
+    return t->send && tg_send_beat_age_ms(t->send) > SENDER_STALL_MS ? "bot api sender stalled" : NULL;
+}
+
 static int tg_start(struct app *a, char *err, size_t errlen)
 {
     (void)err, (void)errlen;
@@ -420,6 +428,7 @@ static int tg_start(struct app *a, char *err, size_t errlen)
     if (app_http(a))
         http_route(app_http(a), "POST", "/telegram/webhook", on_webhook, t);
     app_add_collector(a, collect, t);
+    app_add_live_check(a, sender_stalled, t);
     app_on_role(a, on_role, t);
     app_set_part_state(a, "tg", t);
     if (!tg__opt.token || !*tg__opt.token)

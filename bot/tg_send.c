@@ -43,6 +43,7 @@
 
 #include "app.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "engine.h"
@@ -83,6 +84,8 @@ struct tg_send {
     int wake_pending;
     _Atomic int stop_asked;
     uv_timer_t timer;
+    uv_timer_t beat; /* the thread's heartbeat, for /healthz */
+    _Atomic int64_t beat_ms;
     int timer_armed;
     int64_t timer_due;
     /* chat table: open addressing on id, rebuilt by gc */
@@ -582,6 +585,8 @@ static void on_async(uv_async_t *h)
         uv_close((uv_handle_t *)&s->timer, NULL);
         uv_check_stop(&s->check);
         uv_close((uv_handle_t *)&s->check, NULL);
+        uv_timer_stop(&s->beat);
+        uv_close((uv_handle_t *)&s->beat, NULL);
         httpc_free(s->hc);
         s->hc = NULL;
         uv_close((uv_handle_t *)&s->async, NULL);
@@ -596,6 +601,12 @@ static void on_async(uv_async_t *h)
     for (size_t i = 0; i < n; i++)
         wake_one(s, q[i]);
     xfree(q);
+}
+
+static void on_beat(uv_timer_t *h)
+{
+    struct tg_send *s = h->data;
+    atomic_store(&s->beat_ms, clock_mono_ms());
 }
 
 static void sender_main(void *arg)
@@ -641,6 +652,10 @@ struct tg_send *tg_send_new(struct app *a)
     uv_check_init(&s->loop, &s->check);
     s->check.data = s;
     uv_check_start(&s->check, on_check);
+    atomic_store(&s->beat_ms, clock_mono_ms());
+    uv_timer_init(&s->loop, &s->beat);
+    s->beat.data = s;
+    uv_timer_start(&s->beat, on_beat, 1000, 1000);
     s->hc = httpc_new(&s->loop);
     if (uv_thread_create(&s->thread, sender_main, s) != 0) {
         log_warn("bot api sender thread not started", "%s", "");
@@ -648,6 +663,8 @@ struct tg_send *tg_send_new(struct app *a)
     }
     return s;
 }
+
+int64_t tg_send_beat_age_ms(struct tg_send *s) { return clock_mono_ms() - atomic_load(&s->beat_ms); }
 
 /* From the app's loop: the thread stops, and everything goes. */
 void tg_send_free(struct tg_send *s)
