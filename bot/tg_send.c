@@ -103,10 +103,8 @@ struct tg_send {
     struct metrics_hist api_latency; /* under lock */
     /* batched engine work (see the top of the file) */
     uv_check_t check;
-    int64_t *pops; /* chats whose outbox head is to go */
-    size_t npops, pcap;
-    double *lats; /* reply latencies not yet in api_latency */
-    size_t nlats, lcap;
+    struct buf pops; /* int64_t chats whose outbox head is to go */
+    struct buf lats; /* double reply latencies not yet in api_latency */
     struct buf peeked[BATCH];
     int found[BATCH];
     /* "<api-url>/bot<token>/", rebuilt when either option changes */
@@ -299,22 +297,26 @@ static void peek_batch(struct tg_send *s, struct chat *const *chs, size_t n)
  * before any peek, and once per loop iteration. */
 static void flush_pops(struct tg_send *s)
 {
-    for (size_t at = 0; at < s->npops;) {
-        size_t n = s->npops - at < BATCH ? s->npops - at : BATCH;
+    const int64_t *pops = (const int64_t *)s->pops.p;
+    size_t npops = s->pops.len / sizeof *pops;
+    for (size_t at = 0; at < npops;) {
+        size_t n = npops - at < BATCH ? npops - at : BATCH;
         struct eng_ctx c;
-        lock_chats(s, &c, s->pops + at, n);
+        lock_chats(s, &c, pops + at, n);
         for (size_t i = 0; i < n; i++)
-            tg_outbox_pop_head(&c, s->pops[at + i]);
+            tg_outbox_pop_head(&c, pops[at + i]);
         eng_unlock(&c);
         at += n;
     }
-    s->npops = 0;
-    if (s->nlats) {
+    buf_reset(&s->pops);
+    const double *lats = (const double *)s->lats.p;
+    size_t nlats = s->lats.len / sizeof *lats;
+    if (nlats) {
         pthread_mutex_lock(&s->lock);
-        for (size_t i = 0; i < s->nlats; i++)
-            metrics_hist_observe(&s->api_latency, s->lats[i]);
+        for (size_t i = 0; i < nlats; i++)
+            metrics_hist_observe(&s->api_latency, lats[i]);
         pthread_mutex_unlock(&s->lock);
-        s->nlats = 0;
+        buf_reset(&s->lats);
     }
 }
 
@@ -323,11 +325,7 @@ static void on_check(uv_check_t *h) { flush_pops(h->data); }
 /* The head call of chat goes, at the next flush_pops(). */
 static void pop_later(struct tg_send *s, int64_t chat)
 {
-    if (s->npops == s->pcap) {
-        s->pcap = s->pcap ? s->pcap * 2 : 256;
-        s->pops = xrealloc(s->pops, s->pcap * sizeof *s->pops);
-    }
-    s->pops[s->npops++] = chat;
+    buf_append(&s->pops, &chat, sizeof chat);
 }
 
 static void finish(struct tg_send *s, struct chat *ch, int64_t now);
@@ -344,11 +342,7 @@ static void on_reply(void *ud, const struct httpc_result *r)
     }
     struct chat *ch = chat_get(s, q->chat);
     ch->inflight = 0;
-    if (s->nlats == s->lcap) {
-        s->lcap = s->lcap ? s->lcap * 2 : 256;
-        s->lats = xrealloc(s->lats, s->lcap * sizeof *s->lats);
-    }
-    s->lats[s->nlats++] = r->total_s;
+    buf_append(&s->lats, &r->total_s, sizeof r->total_s);
     /* A success needs nothing from the answer; the rest read it for their
      * description and retry_after. */
     int ok = r->status >= 200 && r->status < 300;
@@ -679,8 +673,8 @@ void tg_send_free(struct tg_send *s)
         xfree(s->tab[i]);
     xfree(s->tab);
     xfree(s->wq);
-    xfree(s->pops);
-    xfree(s->lats);
+    buf_release(&s->pops);
+    buf_release(&s->lats);
     for (int i = 0; i < BATCH; i++)
         buf_release(&s->peeked[i]);
     buf_release(&s->url);
