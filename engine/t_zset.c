@@ -296,12 +296,13 @@ static inline void zsl_prefetch_down(const struct znode *p, int i)
         __builtin_prefetch(p->level[i - 1].forward);
 }
 
-/* Whether the successor of p on level i comes before x (score, member m). */
-static inline int zsl_next_before(const struct znode *p, int i, const struct znode *x, const char *m)
+/* How the successor of p on level i compares with x (score, member m):
+ * < 0 before, 0 x itself, > 0 after (or none). */
+static inline int zsl_cmp_next(const struct znode *p, int i, const struct znode *x, const char *m)
 {
     const struct znode *f = p->level[i].forward;
     zsl_prefetch_down(p, i);
-    return f && cmp_entry(f->score, zn_member(f), f->len, x->score, m, x->len) < 0;
+    return f ? cmp_entry(f->score, zn_member(f), f->len, x->score, m, x->len) : 1;
 }
 
 /* Links x (not linked yet, not equal to any node) at its place. */
@@ -313,7 +314,7 @@ static void zsl_link(struct zsl *z, struct znode *x)
     const char *m = zn_member(x);
     for (int i = z->level - 1; i >= 0; i--) {
         rank[i] = i == z->level - 1 ? 0 : rank[i + 1];
-        while (zsl_next_before(p, i, x, m)) {
+        while (zsl_cmp_next(p, i, x, m) < 0) {
             rank[i] += p->level[i].span;
             p = p->level[i].forward;
         }
@@ -370,7 +371,7 @@ static void zsl_unlink(struct zsl *z, struct znode *x)
     struct znode *p = z->header;
     const char *m = zn_member(x);
     for (int i = z->level - 1; i >= 0; i--) {
-        while (zsl_next_before(p, i, x, m))
+        while (zsl_cmp_next(p, i, x, m) < 0)
             p = p->level[i].forward;
         update[i] = p;
     }
@@ -412,9 +413,7 @@ static uint64_t zsl_rank(const struct zsl *z, const struct znode *x)
     const struct znode *p = z->header;
     const char *m = zn_member(x);
     for (int i = z->level - 1; i >= 0; i--) {
-        while ((zsl_prefetch_down(p, i), p->level[i].forward) &&
-               cmp_entry(p->level[i].forward->score, zn_member(p->level[i].forward), p->level[i].forward->len,
-                         x->score, m, x->len) <= 0) {
+        while (zsl_cmp_next(p, i, x, m) <= 0) {
             rank += p->level[i].span;
             p = p->level[i].forward;
         }
