@@ -13,7 +13,7 @@
 #define HDR 16 /* keeps malloc's alignment for what follows */
 #define TAG_HEAP 0x6865617068656170ull  /* "heapheap" */
 #define TAG_ARENA 0x6172656e61726e61ull /* "arenarna" */
-#define MIN_BLOCK 1024
+#define MIN_BLOCK 4096 /* blocks after the first */
 
 struct block {
     struct block *next;
@@ -29,16 +29,20 @@ struct json_arena {
 
 static _Thread_local struct json_arena *open_arena;
 
-static struct block *block_new(struct json_arena *a, size_t need)
+/* Puts b (room for cap bytes) at the head of a's chain. */
+static struct block *block_link(struct json_arena *a, struct block *b, size_t cap)
 {
-    size_t cap = need < MIN_BLOCK ? MIN_BLOCK : need;
-    struct block *b = malloc(sizeof *b + cap);
-    if (!b)
-        return NULL;
     b->next = a->head, b->used = 0, b->cap = cap;
     a->head = b;
     a->bytes += sizeof *b + cap;
     return b;
+}
+
+static struct block *block_new(struct json_arena *a, size_t need)
+{
+    size_t cap = need < MIN_BLOCK ? MIN_BLOCK : need;
+    struct block *b = malloc(sizeof *b + cap);
+    return b ? block_link(a, b, cap) : NULL;
 }
 
 static void *jm_malloc(size_t n)
@@ -51,7 +55,7 @@ static void *jm_malloc(size_t n)
         struct block *b = a->head;
         if (!b || b->cap - b->used < need) {
             /* a new block for it; the old one stays in the chain */
-            if (!(b = block_new(a, need > 4 * MIN_BLOCK ? need : 4 * MIN_BLOCK)))
+            if (!(b = block_new(a, need)))
                 return NULL;
         }
         p = b->data + b->used;
@@ -91,10 +95,9 @@ struct json_arena *json_arena_open(size_t hint)
     struct json_arena *a = malloc(sizeof *a + sizeof(struct block) + cap);
     if (!a)
         abort(); /* the process's policy on running out (base/alloc.h) */
-    struct block *b = (struct block *)a->first;
-    b->next = NULL, b->used = 0, b->cap = cap;
-    a->head = b;
-    a->bytes = sizeof *a + sizeof *b + cap;
+    a->head = NULL;
+    a->bytes = sizeof *a;
+    block_link(a, (struct block *)a->first, cap);
     open_arena = a;
     return a;
 }
