@@ -251,19 +251,6 @@ static int64_t wait_for_token(double have, int64_t rate)
 
 /* ---- sending -------------------------------------------------------------- */
 
-static void with_chat_lock(struct tg_send *s, int64_t chat, void (*fn)(struct eng_ctx *c, int64_t chat, void *ud),
-                           void *ud)
-{
-    char tag[48];
-    tg__key_tag(tag, chat);
-    struct eng_str k = {tag, strlen(tag)};
-    struct eng_ctx c;
-    eng_ctx_init(&c, s->e, 0);
-    eng_lock_keys(&c, &k, 1);
-    fn(&c, chat, ud);
-    eng_unlock(&c);
-}
-
 static void do_pop(struct eng_ctx *c, int64_t chat, void *ud) { (void)ud, tg_outbox_pop_head(c, chat); }
 static void do_block(struct eng_ctx *c, int64_t chat, void *ud) { (void)ud, tg_user_set_active(c, chat, 0); }
 
@@ -278,6 +265,16 @@ static void lock_chats(struct tg_send *s, struct eng_ctx *c, const int64_t *ids,
     }
     eng_ctx_init(c, s->e, 0);
     eng_lock_keys(c, keys, (int)n);
+}
+
+/* fn on one chat, under its shard's lock. */
+static void with_chat_lock(struct tg_send *s, int64_t chat, void (*fn)(struct eng_ctx *c, int64_t chat, void *ud),
+                           void *ud)
+{
+    struct eng_ctx c;
+    lock_chats(s, &c, &chat, 1);
+    fn(&c, chat, ud);
+    eng_unlock(&c);
 }
 
 /* The head calls of n chats into s->peeked[i] (s->found[i]: one there). */
