@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include <cjson/cJSON.h>
+#include <xxhash.h>
 
 #include "base/alloc.h"
 #include "base/log.h"
@@ -303,10 +304,28 @@ int tg_outbox_peek(struct eng_ctx *c, int64_t chat, struct buf *out)
 
 static void drop_elem(void *ud, const char *p, size_t n) { (void)ud, (void)p, (void)n; }
 
-int tg_outbox_pop_head(struct eng_ctx *c, int64_t chat)
+uint64_t tg_outbox_entry_tag(const char *p, size_t n) { return XXH3_64bits(p, n); }
+
+struct head_tag {
+    uint64_t tag;
+    int found;
+};
+static void tag_elem(void *ud, const char *p, size_t n)
+{
+    struct head_tag *h = ud;
+    h->tag = tg_outbox_entry_tag(p, n);
+    h->found = 1;
+}
+
+int tg_outbox_pop_head(struct eng_ctx *c, int64_t chat, uint64_t tag)
 {
     char key[48];
     tg__key_user(key, "outbox", chat);
+    /* The head may have changed since it was peeked: the outbox dropped
+     * (the user blocked us) and refilled.  Only the entry sent goes. */
+    struct head_tag h = {0, 0};
+    if (eng_list_range(c, S(key), 0, 0, NULL, tag_elem, &h) < 0 || !h.found || h.tag != tag)
+        return 0;
     if (eng_list_pop(c, S(key), ENG_LIST_HEAD, 1, NULL, drop_elem, NULL) < 0)
         return 0;
     tg__outbox_depth_add(-1);

@@ -172,7 +172,11 @@ const char *tg_flow_handle(struct eng_ctx *c, struct app *a, const struct tg_upd
 /* Who to tell when a chat's outbox gets something (the sender). */
 void tg__set_outbox_wake(void (*fn)(void *ud, int64_t chat), void *ud);
 /* Outbox entry encoding/decoding. */
-int tg_outbox_pop_head(struct eng_ctx *c, int64_t chat);
+/* The identity of an entry's bytes (a 64-bit hash). */
+uint64_t tg_outbox_entry_tag(const char *p, size_t n);
+/* Takes chat's head entry off when it is still the one whose tag is given
+ * (1), else leaves the outbox as it is (0). */
+int tg_outbox_pop_head(struct eng_ctx *c, int64_t chat, uint64_t tag);
 /* Copies the head entry into out: 1, or 0 when the outbox is empty. */
 int tg_outbox_peek(struct eng_ctx *c, int64_t chat, struct buf *out);
 /* Drops the whole outbox of chat; returns how many entries went. */

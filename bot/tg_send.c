@@ -103,7 +103,7 @@ struct tg_send {
     struct metrics_hist api_latency; /* under lock */
     /* batched engine work (see the top of the file) */
     uv_check_t check;
-    struct buf pops; /* int64_t chats whose outbox head is to go */
+    struct buf pops; /* struct pop: outbox heads to go */
     struct buf lats; /* double reply latencies not yet in api_latency */
     struct buf peeked[BATCH];
     int found[BATCH];
@@ -116,6 +116,7 @@ struct tg_send {
 struct send_req {
     struct tg_send *s;
     int64_t chat;
+    uint64_t tag; /* tg_outbox_entry_tag() of the entry sent */
     int method;
     int bulk;
 };
@@ -251,7 +252,12 @@ static int64_t wait_for_token(double have, int64_t rate)
 
 /* ---- sending -------------------------------------------------------------- */
 
-static void do_pop(struct eng_ctx *c, int64_t chat, void *ud) { (void)ud, tg_outbox_pop_head(c, chat); }
+/* A head that was sent or given up: it goes only if still the head. */
+struct pop {
+    int64_t chat;
+    uint64_t tag;
+};
+static void do_pop(struct eng_ctx *c, int64_t chat, void *ud) { tg_outbox_pop_head(c, chat, *(uint64_t *)ud); }
 static void do_block(struct eng_ctx *c, int64_t chat, void *ud) { (void)ud, tg_user_set_active(c, chat, 0); }
 
 /* Locks the shards of n chats at once. */
@@ -294,14 +300,17 @@ static void peek_batch(struct tg_send *s, struct chat *const *chs, size_t n)
  * before any peek, and once per loop iteration. */
 static void flush_pops(struct tg_send *s)
 {
-    const int64_t *pops = (const int64_t *)s->pops.p;
+    const struct pop *pops = (const struct pop *)s->pops.p;
     size_t npops = s->pops.len / sizeof *pops;
     for (size_t at = 0; at < npops;) {
         size_t n = npops - at < BATCH ? npops - at : BATCH;
-        struct eng_ctx c;
-        lock_chats(s, &c, pops + at, n);
+        int64_t ids[BATCH];
         for (size_t i = 0; i < n; i++)
-            tg_outbox_pop_head(&c, pops[at + i]);
+            ids[i] = pops[at + i].chat;
+        struct eng_ctx c;
+        lock_chats(s, &c, ids, n);
+        for (size_t i = 0; i < n; i++)
+            tg_outbox_pop_head(&c, pops[at + i].chat, pops[at + i].tag);
         eng_unlock(&c);
         at += n;
     }
@@ -319,10 +328,11 @@ static void flush_pops(struct tg_send *s)
 
 static void on_check(uv_check_t *h) { flush_pops(h->data); }
 
-/* The head call of chat goes, at the next flush_pops(). */
-static void pop_later(struct tg_send *s, int64_t chat)
+/* The head call of chat, tagged tag, goes at the next flush_pops(). */
+static void pop_later(struct tg_send *s, int64_t chat, uint64_t tag)
 {
-    buf_append(&s->pops, &chat, sizeof chat);
+    struct pop p = {chat, tag};
+    buf_append(&s->pops, &p, sizeof p);
 }
 
 static void finish(struct tg_send *s, struct chat *ch, int64_t now);
@@ -349,7 +359,7 @@ static void on_reply(void *ud, const struct httpc_result *r)
     int st;
     if (ok) {
         st = ST_2XX;
-        pop_later(s, q->chat);
+        pop_later(s, q->chat, q->tag);
         ch->backoff_ms = 0;
         if (tg__opt.rate_chat > 0 && q->method != M_ANSWER)
             ch->next_ms = now + 1000 / tg__opt.rate_chat;
@@ -373,7 +383,7 @@ static void on_reply(void *ud, const struct httpc_result *r)
         st = ST_400;
         log_warn("bot api bad request", "method=%s chat=%lld description=\"%s\"", method_names[q->method],
                  (long long)q->chat, d);
-        pop_later(s, q->chat);
+        pop_later(s, q->chat, q->tag);
     } else {
         st = r->status == 0 ? ST_NET : r->status >= 500 ? ST_5XX : ST_4XX;
         ch->backoff_ms = ch->backoff_ms ? ch->backoff_ms * 2 : 500;
@@ -419,16 +429,17 @@ static int send_head(struct tg_send *s, struct chat *ch, int found, struct buf *
     if (!found)
         return -1;
     struct tg_outbox_entry e;
+    uint64_t tag = tg_outbox_entry_tag(entry->p, entry->len);
     if (tg_outbox_entry_read(entry->p, entry->len, &e, scratch) < 0) {
         log_warn("outbox entry unreadable, dropped", "chat=%lld", (long long)ch->id);
-        with_chat_lock(s, ch->id, do_pop, NULL);
+        with_chat_lock(s, ch->id, do_pop, &tag);
         return 0;
     }
     int bulk = (e.flags & BOT_OUT_BULK) != 0;
     int method = method_index(e.method);
     if (!tg__opt.token || !*tg__opt.token || !s->hc) {
         log_info("bot api call (offline)", "method=%s chat=%lld", e.method, (long long)ch->id);
-        with_chat_lock(s, ch->id, do_pop, NULL);
+        with_chat_lock(s, ch->id, do_pop, &tag);
         s->calls[method][ST_OFFLINE]++;
         return 0;
     }
@@ -438,7 +449,7 @@ static int send_head(struct tg_send *s, struct chat *ch, int found, struct buf *
         s->bulk_tokens -= 1;
     }
     struct send_req *q = xmalloc(sizeof *q);
-    *q = (struct send_req){.s = s, .chat = ch->id, .method = method, .bulk = bulk};
+    *q = (struct send_req){.s = s, .chat = ch->id, .tag = tag, .method = method, .bulk = bulk};
     static const char *const headers[] = {"Content-Type: application/json", NULL};
     /* httpc copies the URL and the body: both may be reused right away */
     struct httpc_request req = {.method = "POST", .url = method_url(s, e.method), .headers = headers,

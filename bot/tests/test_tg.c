@@ -556,6 +556,40 @@ static void users_scan(void **st)
     eng_unlock(&c);
 }
 
+/* The sender takes off only the head it sent: when the outbox was dropped
+ * (the user blocked the bot) and refilled while a call was in flight, the
+ * call's answer must not take the new head, which was never sent. */
+static void outbox_pop_only_what_was_sent(void **st)
+{
+    (void)st;
+    const int64_t uid = 702;
+    struct eng_ctx c = lock_user(uid);
+    struct buf a = BUF_INIT, b = BUF_INIT, head = BUF_INIT;
+    assert_int_equal(bot_outbox_push(&c, NULL, uid, "sendMessage", "{\"chat_id\":702,\"text\":\"one\"}", 0), 1);
+    assert_int_equal(bot_outbox_push(&c, NULL, uid, "sendMessage", "{\"chat_id\":702,\"text\":\"two\"}", 0), 1);
+    assert_int_equal(tg_outbox_peek(&c, uid, &a), 1); /* "one" goes out */
+    uint64_t sent = tg_outbox_entry_tag(a.p, a.len);
+    int64_t before = bot_outbox_depth(NULL);
+    assert_int_equal(tg_outbox_drop(&c, uid), 2);     /* meanwhile: blocked, then back */
+    assert_int_equal(bot_outbox_push(&c, NULL, uid, "sendMessage", "{\"chat_id\":702,\"text\":\"three\"}", 0), 1);
+    assert_int_equal(tg_outbox_pop_head(&c, uid, sent), 0); /* "one" answered: "three" stays */
+    assert_int_equal(tg_outbox_peek(&c, uid, &head), 1);
+    assert_non_null(strstr(head.p, "three"));
+    assert_int_equal(bot_outbox_depth(NULL), before - 2 + 1);
+    /* the head it sent goes, once */
+    assert_int_equal(tg_outbox_peek(&c, uid, &b), 1);
+    uint64_t t3 = tg_outbox_entry_tag(b.p, b.len);
+    assert_true(t3 != sent);
+    assert_int_equal(tg_outbox_pop_head(&c, uid, t3), 1);
+    assert_int_equal(tg_outbox_pop_head(&c, uid, t3), 0); /* empty now */
+    assert_int_equal(tg_outbox_peek(&c, uid, &head), 0);
+    assert_int_equal(bot_outbox_depth(NULL), before - 2);
+    eng_unlock(&c);
+    buf_release(&a);
+    buf_release(&b);
+    buf_release(&head);
+}
+
 /* The outbox entry format: what bot_outbox_push writes is read back by
  * position (params byte for byte), other shapes as JSON, junk refused; the
  * JSON writers escape as cJSON does and keys match keys.h's. */
@@ -576,14 +610,14 @@ static void outbox_entries(void **st)
     assert_int_equal(e.params_len, strlen(params));
     assert_memory_equal(e.params, params, strlen(params));
     assert_true(e.params >= entry.p && e.params < entry.p + entry.len); /* read in place */
-    assert_int_equal(tg_outbox_pop_head(&c, uid), 1);
+    assert_int_equal(tg_outbox_pop_head(&c, uid, tg_outbox_entry_tag(entry.p, entry.len)), 1);
     /* a method that needed escaping: written by cJSON, read as JSON */
     assert_int_equal(tg_outbox_peek(&c, uid, &entry), 1);
     assert_non_null(strstr(entry.p, "\"odd\\\"name\""));
     assert_int_equal(tg_outbox_entry_read(entry.p, entry.len, &e, &scratch), 0);
     assert_string_equal(e.method, "odd\"name");
     assert_int_equal(e.params_len, 2);
-    assert_int_equal(tg_outbox_pop_head(&c, uid), 1);
+    assert_int_equal(tg_outbox_pop_head(&c, uid, tg_outbox_entry_tag(entry.p, entry.len)), 1);
     eng_unlock(&c);
     /* other shapes: spaces, another key order, no flags; junk */
     const char *other = "{ \"p\": {\"chat_id\": 5, \"text\": \"hi\"}, \"m\": \"sendMessage\" }";
@@ -697,7 +731,8 @@ int main(void)
         cmocka_unit_test(arabic),               cmocka_unit_test(deposit),
         cmocka_unit_test(withdraw_conversation), cmocka_unit_test(withdraw_short_and_cancel),
         cmocka_unit_test(blocked_and_edited),   cmocka_unit_test(users_scan),
-        cmocka_unit_test(outbox_entries),       cmocka_unit_test(json_arenas),
+        cmocka_unit_test(outbox_pop_only_what_was_sent), cmocka_unit_test(outbox_entries),
+        cmocka_unit_test(json_arenas),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
