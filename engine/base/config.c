@@ -75,6 +75,12 @@ struct cfg {
     struct cfg_ent *ents;
     size_t n, cap;
     unsigned source; /* bumped by every source and every CONFIG SET */
+    /* String values a CONFIG SET replaced.  Other threads read a module's
+     * string option without a lock (the sender its bot-api-url, say), so
+     * a replaced string is kept until cfg_free(): a few bytes per CONFIG
+     * SET of a string, against a use after free. */
+    char **retired;
+    size_t nretired, capretired;
 };
 
 union cfg_val {
@@ -445,6 +451,9 @@ void cfg_free(struct cfg *c)
         xfree(e->dflt_text);
         xfree(e->file_path);
     }
+    for (size_t i = 0; i < c->nretired; i++)
+        xfree(c->retired[i]);
+    xfree(c->retired);
     xfree(c->ents);
     xfree(c);
 }
@@ -815,16 +824,28 @@ static int set_value(struct cfg_ent *e, const char *value, struct undo *u, char 
     return rc;
 }
 
-static void undo_release(struct cfg_ent *e, struct undo *u)
+/* A string that may still be read elsewhere: freed by cfg_free(). */
+static void retire(struct cfg *c, char *str)
+{
+    if (!str)
+        return;
+    if (c->nretired == c->capretired) {
+        c->capretired = c->capretired ? 2 * c->capretired : 8;
+        c->retired = xrealloc(c->retired, c->capretired * sizeof *c->retired);
+    }
+    c->retired[c->nretired++] = str;
+}
+
+static void undo_release(struct cfg *c, struct cfg_ent *e, struct undo *u)
 {
     if (e->o->type == CFG_STRING && u->owned)
-        xfree(u->v.s);
+        retire(c, u->v.s);
     xfree(u->text);
 }
 
 /* Puts the old value back after apply refused the new one, and applies the
  * old one again so the module is where it was. */
-static void undo_apply(struct cfg_ent *e, struct undo *u)
+static void undo_apply(struct cfg *c, struct cfg_ent *e, struct undo *u)
 {
     char msg[MSG_LEN];
     const struct cfg_option *o = e->o;
@@ -838,7 +859,7 @@ static void undo_apply(struct cfg_ent *e, struct undo *u)
         e->owns_str = u->owned;
         u->owned = 0;
         if (o->type == CFG_STRING && cur_owned)
-            xfree(cur.s);
+            retire(c, cur.s);
     }
     if (o->apply && o->apply(o, msg, sizeof msg) < 0)
         log_warn("config: re-applying an option after a failed CONFIG SET failed", "option=%s", o->name);
@@ -866,13 +887,13 @@ int cfg_set(struct cfg *c, const char *name, const char *value, char *err, size_
     int changed = strcmp(now, u.text) != 0, rc = 0;
     xfree(now);
     if (changed && o->apply && o->apply(o, err, errlen) < 0) {
-        undo_apply(e, &u);
+        undo_apply(c, e, &u);
         rc = ERR_CONFIG;
     } else if (changed) {
         xfree(e->file_path);
         e->file_path = NULL;
     }
-    undo_release(e, &u);
+    undo_release(c, e, &u);
     return rc;
 }
 

@@ -103,10 +103,12 @@ static int hz_apply(const struct cfg_option *o, char *err, size_t errlen)
     return 0;
 }
 
+static const char *dir_seen; /* the value the last refused apply read */
 static int dir_apply(const struct cfg_option *o, char *err, size_t errlen)
 {
     dir_apply_calls++;
     if (!strcmp(dir, "/forbidden")) {
+        dir_seen = dir;
         snprintf(err, errlen, "chdir failed");
         return -1;
     }
@@ -587,6 +589,26 @@ static void set_err(const char *name, const char *value, int rc, const char *wan
     assert_string_equal(err, want);
 }
 
+/* A thread that loaded a string option before a CONFIG SET (the Bot API
+ * sender reading its URL, say) may still read it after: the replaced string
+ * lives until cfg_free() (under ASan a freed one fails this test), the value
+ * of a refused CONFIG SET too. */
+static void test_set_string_outlives(void **state)
+{
+    (void)state;
+    assert_int_equal(set("requirepass", "first-secret"), 0);
+    const char *seen = requirepass;
+    assert_int_equal(set("requirepass", "second-secret"), 0);
+    assert_string_equal(requirepass, "second-secret");
+    assert_string_equal(seen, "first-secret");
+    const char *dir_before = dir;
+    assert_int_equal(set("dir", "/forbidden"), ERR_CONFIG); /* applied, refused, undone */
+    assert_string_equal(dir_seen, "/forbidden");
+    assert_ptr_equal(dir, dir_before);
+    assert_int_equal(set("requirepass", ""), 0);
+    assert_string_equal(seen, "first-secret");
+}
+
 static void test_set(void **state)
 {
     assert_int_equal(set("hz", "50"), 0);
@@ -834,6 +856,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_env, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_string_outlives, setup, teardown),
         cmocka_unit_test_setup_teardown(test_set_rollback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_get_matching, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rewrite, setup, teardown),
