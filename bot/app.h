@@ -124,7 +124,8 @@ int64_t app_start_time_ms(const struct app *a);
 void app_collect(struct app *a, struct buf *out);
 /* The first reason a ready check gives, or NULL. */
 const char *app_ready_reason(struct app *a);
-/* The first reason a live check gives, or NULL. */
-const char *app_stall_reason(struct app *a);
+/* Appends the reason of every live check that fails, one per line; returns
+ * how many failed. */
+int app_stall_reasons(struct app *a, struct buf *out);
 
 #endif

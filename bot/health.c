@@ -4,7 +4,8 @@
  *                 timer ran within HEALTH_STALL_MS, the RESP workers'
  *                 crons too (server_alive), and every part's own threads
  *                 (app_add_live_check: the Bot API sender); else 503
- *                 naming what stalled.
+ *                 naming everything that stalled, one per line (one
+ *                 stuck lock can stop several threads: ops see them all).
  *                 A liveness probe: a failure means restart the process.
  *   GET /readyz   200 "ready" when the data is loaded and this node is the
  *                 master and every part's ready check passes; else 503 with
@@ -30,20 +31,17 @@ static void healthz(void *ud, const struct http_request *req, struct http_respon
     struct app *a = ud;
     (void)req;
     const struct app_health_env *env = app_health_env(a);
-    const char *stalled;
-    if (app_loop_beat_age_ms(a) > HEALTH_STALL_MS) {
-        static const char t[] = "bot loop stalled\n";
-        http_reply(res, 503, "text/plain", t, sizeof t - 1, NULL);
-    } else if (env->server_alive && !env->server_alive(env->ud)) {
-        static const char t[] = "RESP workers stalled\n";
-        http_reply(res, 503, "text/plain", t, sizeof t - 1, NULL);
-    } else if ((stalled = app_stall_reason(a))) {
-        char t[128];
-        int n = snprintf(t, sizeof t, "%s\n", stalled);
-        http_reply(res, 503, "text/plain", t, (size_t)(n < (int)sizeof t ? n : (int)sizeof t - 1), NULL);
-    } else {
+    struct buf why = BUF_INIT;
+    if (app_loop_beat_age_ms(a) > HEALTH_STALL_MS)
+        buf_puts(&why, "bot loop stalled\n");
+    if (env->server_alive && !env->server_alive(env->ud))
+        buf_puts(&why, "RESP workers stalled\n");
+    app_stall_reasons(a, &why);
+    if (why.len)
+        http_reply(res, 503, "text/plain", why.p, why.len, NULL);
+    else
         http_reply(res, 200, "text/plain", "ok\n", 3, NULL);
-    }
+    buf_release(&why);
 }
 
 static void readyz(void *ud, const struct http_request *req, struct http_response *res)

@@ -232,6 +232,18 @@ void cmd_debug(struct call *k)
         if (secs > 0)
             usleep((useconds_t)(secs * 1000000));
         reply_ok(k);
+    } else if (arg_is(k, 1, "SLEEP-LOCKED") && k->argc == 4) {
+        /* Holds key's shard lock while it sleeps: whatever else needs that
+         * shard (another worker, the bot's threads) waits, as behind a slow
+         * command.  For tests of stall detection (/healthz). */
+        long double secs;
+        if (arg_double(k, 3, &secs) < 0)
+            return;
+        eng_lock_keys(&k->ec, &k->argv[2], 1);
+        if (secs > 0)
+            usleep((useconds_t)(secs * 1000000));
+        eng_unlock(&k->ec);
+        reply_ok(k);
     } else if (arg_is(k, 1, "SET-ACTIVE-EXPIRE") && k->argc == 3) {
         eng_set_active_expire(k->srv->eng, arg_is(k, 2, "1"));
         reply_ok(k);
@@ -253,6 +265,8 @@ void cmd_debug(struct call *k)
                                            "SET-ACTIVE-EXPIRE <0|1>",
                                            "    Setting it to 0 disables expiring keys in background when they are not accessed.",
                                            "SLEEP <seconds>", "    Stop the server for <seconds>. Decimals allowed.",
+                                           "SLEEP-LOCKED <key> <seconds>",
+                                           "    Sleep holding the lock of <key>'s shard: what needs that shard waits.",
                                            "HELP", "    Print this help."};
         reply_help(k, help, sizeof help / sizeof help[0]);
     } else {

@@ -335,6 +335,7 @@ struct server *server_new(struct server_config *sc, struct cfg *conf, const char
     for (int i = 0; i < s->nworkers; i++) {
         struct worker *w = &s->workers[i];
         w->id = i;
+        w->ops_sample_ms = s->start_ms; /* server_alive: a cron that never ran is late too */
         w->srv = s;
         uv_loop_init(&w->loop);
         pthread_mutex_init(&w->mbox_lock, NULL);

@@ -160,8 +160,9 @@ int server_alive(struct server *s, int64_t max_age_ms)
     int64_t now = clock_wall_ms();
     for (int w = 0; w < s->nworkers; w++) {
         int64_t t = __atomic_load_n(&s->workers[w].ops_sample_ms, __ATOMIC_RELAXED);
-        /* the cron stamps it about once a second; 0 before its first tick */
-        if (t && now - t > max_age_ms)
+        /* the cron stamps it about once a second (the start time before
+         * its first tick) */
+        if (now - t > max_age_ms)
             return 0;
     }
     return 1;

@@ -13,6 +13,7 @@ the outbox surviving a Bot API outage."""
 import http.client
 import json
 import subprocess
+import threading
 import sys
 import time
 from pathlib import Path
@@ -388,3 +389,51 @@ def test_webhook_json_depth(make_bot):
     assert bot.r.ping()
     bot.say(90, "/start")
     bot.wait_text(90, "Welcome")
+
+
+@pytest.mark.slow
+def test_healthz_names_a_stalled_sender(make_bot):
+    """The Bot API sender's thread stuck (here: waiting for chat 91's shard
+    lock, which DEBUG SLEEP-LOCKED holds on a RESP worker) turns /healthz to
+    503 naming both, and back to 200 after; nothing queued is lost."""
+    bot = make_bot(**{"shards": 64, "io-threads": 2, "bot-rate-chat": 1})
+
+    def healthz():
+        conn = http.client.HTTPConnection("127.0.0.1", bot.port, timeout=10)
+        try:
+            conn.request("GET", "/healthz")
+            resp = conn.getresponse()
+            return resp.status, resp.read().decode()
+        finally:
+            conn.close()
+
+    assert healthz() == (200, "ok\n")
+    for _ in range(4):  # one reply now, the others one a second
+        bot.say(91, "/help")
+    # all four processed (their replies sent or queued): only the sender
+    # has business with chat 91's shard from here on
+    wait_for(lambda: len(bot.api.sent("sendMessage", 91)) + bot.r.llen("outbox:{u:91}") >= 4, 10,
+             what="4 replies sent or queued")
+    done, seen = [], []
+
+    def hold_the_lock():
+        done.append(bot.srv.client().execute_command("DEBUG", "SLEEP-LOCKED", "stall{u:91}", "9"))
+
+    t = threading.Thread(target=hold_the_lock)
+    t0 = time.monotonic()
+    t.start()
+    try:
+        def named():
+            seen.append(healthz() + (round(time.monotonic() - t0, 2),))
+            return set(seen[-1][1].splitlines()) == {"bot api sender stalled", "RESP workers stalled"}
+        # the sleeping RESP worker is stalled too: every reason is named
+        wait_for(named, 8.5, interval=0.2, what="/healthz naming the sender and the RESP worker")
+        assert seen[-1][0] == 503
+        assert seen[0][0] == 200, seen  # a stall is a silence of 5 s
+    finally:
+        t.join(15)
+        print("healthz answers while stalled:", seen)
+    assert done == [b"OK"]
+    wait_for(lambda: healthz() == (200, "ok\n"), 5, what="/healthz ok again")
+    wait_for(lambda: len(bot.api.sent("sendMessage", 91)) == 4, 10, what="all 4 replies")
+    assert bot.r.llen("outbox:{u:91}") == 0
