@@ -15,7 +15,7 @@ deps:
 	@sh tools/deps.sh
 
 $(BUILD)/build.ninja:
-	meson setup $(BUILD) --buildtype=debugoptimized -Db_ndebug=true -Dtests=enabled
+	meson setup $(BUILD) --buildtype=debugoptimized -Db_ndebug=true -Dtests=enabled -Djemalloc=enabled
 
 $(ASAN_BUILD)/build.ninja:
 	meson setup $(ASAN_BUILD) --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false -Dtests=enabled

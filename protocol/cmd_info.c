@@ -244,8 +244,8 @@ static void sec_memory(struct info_ctx *x, struct buf *o)
     put_u64(o, "mem_clients_slaves", x->mem_replicas);
     put_u64(o, "mem_clients_normal", x->mem_normal);
     put_zeros(o, tail);
-    buf_puts(o,
-             "mem_allocator:libc\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n");
+    buf_printf(o, "mem_allocator:%s\r\nactive_defrag_running:0\r\nlazyfree_pending_objects:0\r\nlazyfreed_objects:0\r\n",
+               alloc_name());
 }
 
 static void sec_persistence(struct info_ctx *x, struct buf *o)

@@ -1,7 +1,9 @@
 /* alloc.c: counted allocation.  See alloc.h for the policy. */
 #include "alloc.h"
 
+#include <dlfcn.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,3 +128,23 @@ int64_t alloc_peak(void)
 }
 
 void alloc_fail_after(long n) { atomic_store(&fail_countdown, n); }
+
+/* jemalloc answers mallctl("version"); glibc has no mallctl. */
+static char allocator[64] = "libc";
+static pthread_once_t allocator_once = PTHREAD_ONCE_INIT;
+
+static void find_allocator(void)
+{
+    int (*mallctl)(const char *, void *, size_t *, void *, size_t);
+    *(void **)&mallctl = dlsym(RTLD_DEFAULT, "mallctl");
+    const char *v = NULL;
+    size_t len = sizeof v;
+    if (mallctl && mallctl("version", &v, &len, NULL, 0) == 0 && v)
+        snprintf(allocator, sizeof allocator, "jemalloc-%.*s", (int)strcspn(v, "-"), v);
+}
+
+const char *alloc_name(void)
+{
+    pthread_once(&allocator_once, find_allocator);
+    return allocator;
+}

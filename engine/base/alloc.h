@@ -26,6 +26,9 @@ size_t xmalloc_size(const void *p);
 
 /* Bytes currently allocated through x*alloc, all threads together. */
 int64_t alloc_used(void);
+/* The malloc this process runs on, as INFO's mem_allocator names it:
+ * "jemalloc-5.3.0" when jemalloc is linked (or preloaded), else "libc". */
+const char *alloc_name(void);
 /* Highest alloc_used() seen at a call of alloc_note_peak(). */
 int64_t alloc_peak(void);
 void alloc_note_peak(void);

@@ -2,6 +2,7 @@
 SELECT, CLIENT *, INFO, CONFIG, TIME, SLOWLOG, MONITOR, DEBUG SLEEP, COMMAND."""
 import fnmatch
 import re
+import subprocess
 import time
 
 import pytest
@@ -368,6 +369,10 @@ def test_info_format(server, r, x):
     assert info["replication"]["role"] == "master"
     assert int(info["memory"]["used_memory"]) > 0
     assert info["memory"]["maxmemory_policy"] == "noeviction"
+    # the allocator the binary runs on: jemalloc (linked) or glibc's malloc
+    linked = "libjemalloc" in subprocess.run(["ldd", server.binary], capture_output=True, text=True).stdout
+    allocator = info["memory"]["mem_allocator"]
+    assert re.fullmatch(r"jemalloc-\d+\.\d+\.\d+", allocator) if linked else allocator == "libc", allocator
     assert float(info["cpu"]["used_cpu_user"]) >= 0
     assert info["persistence"]["loading"] == "0"
 
