@@ -280,6 +280,14 @@ void eng_journal_cmd(struct eng *e, int db, int argc, const struct eng_str *argv
 
 void eng__journal(struct eng_ctx *c, int argc, const struct eng_str *argv) { eng__journal_db(c, c->db, argc, argv); }
 
+int eng__journal_wanted(const struct eng_ctx *c)
+{
+    const struct eng_hooks *h = &c->e->hooks;
+    if (!h->journal || c->quiet)
+        return 0;
+    return c->txn || !h->journal_wanted || h->journal_wanted(h->ud);
+}
+
 void eng__journalf(struct eng_ctx *c, const char *fmt, ...)
 {
     if (!c->e->hooks.journal || c->quiet)

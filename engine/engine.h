@@ -74,6 +74,11 @@ struct eng_hooks {
     /* A change, as a command that replays it.  Called under the shard locks,
      * in the order of the changes to any one key.  May be NULL. */
     void (*journal)(void *ud, int db, int argc, const struct eng_str *argv);
+    /* Whether the journal's consumer keeps changes now (NULL: always).  A
+     * change whose replay needs building (a ZADD's scores printed, its argv
+     * allocated) skips that work when nobody keeps it: a master with no
+     * replica ever.  Read under the shard locks, like journal's calls. */
+    int (*journal_wanted)(void *ud);
     /* Keyspace notification (only classes in notify_mask are reported). */
     void (*notify)(void *ud, int db, int cls, const char *event, const char *key, size_t klen);
     unsigned notify_mask;

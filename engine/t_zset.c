@@ -950,8 +950,9 @@ static int settle(struct eng_ctx *c, struct eng_key *k)
 }
 
 /* An argv under construction for the journal, numbers formatted inside.
- * Without a journal hook nothing is built.  Scores are written with %.17g:
- * exact, and one snprintf (the shortest form costs a search). */
+ * Nothing is built when nobody keeps it (eng__journal_wanted).  Scores are
+ * written with %.17g: exact, and one snprintf (the shortest form costs a
+ * search). */
 struct jargs {
     struct eng_str *argv;
     char (*num)[32];
@@ -962,7 +963,7 @@ static void jargs_init(struct eng_ctx *c, struct jargs *j, int max, int maxnum)
 {
     j->argc = j->nnum = 0;
     j->argv = NULL, j->num = NULL;
-    if (!c->e->hooks.journal)
+    if (!eng__journal_wanted(c))
         return;
     j->argv = xmalloc(sizeof *j->argv * (size_t)max);
     if (maxnum)

@@ -25,11 +25,20 @@ static void hook_journal(void *ud, int db, int argc, const struct eng_str *argv)
         s->hooks.journal(s->hooks.ud, db, argc, argv);
 }
 
+static int hook_journal_wanted(void *ud)
+{
+    struct server *s = ud;
+    if (s->repl.journal)
+        return !s->repl.journal_wanted || s->repl.journal_wanted(s->repl.ud);
+    return 1;
+}
+
 static void install(struct server *s)
 {
     struct eng_hooks h = {
         .ud = s,
         .journal = s->hooks.journal || s->repl.journal ? hook_journal : NULL,
+        .journal_wanted = hook_journal_wanted,
         .notify = hook_notify,
         .notify_mask = notify_engine_mask(s->cfg->notify_keyspace_events),
         .modified = hook_modified,

@@ -140,6 +140,8 @@ struct server_repl_ops {
     void *ud;
     /* The write journal (takes the place of server_hooks.journal). */
     void (*journal)(void *ud, int db, int argc, const struct eng_str *argv);
+    /* Whether journal keeps what it gets now (eng_hooks.journal_wanted). */
+    int (*journal_wanted)(void *ud);
     /* The "# Replication" INFO section (called for every section asked). */
     void (*info)(void *ud, const char *section, struct buf *out);
     int (*replicaof)(void *ud, int argc, const struct eng_str *argv, struct buf *out);

@@ -88,6 +88,7 @@ void repl_ops(struct repl *r, struct server_repl_ops *o)
     *o = (struct server_repl_ops){
         .ud = r,
         .journal = repl__journal,
+        .journal_wanted = repl__journal_wanted,
         .info = repl__info,
         .replicaof = repl__replicaof,
         .role = repl__role,

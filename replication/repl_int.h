@@ -159,6 +159,7 @@ struct repl {
 
 /* repl_master.c */
 void repl__journal(void *ud, int db, int argc, const struct eng_str *argv);
+int repl__journal_wanted(void *ud);
 /* Puts raw stream bytes into the backlog and every replica's stream (mu). */
 void repl__feed_locked(struct repl *r, const void *p, size_t n);
 /* A backlog for a master that never had one: a new replication id (mu). */

@@ -225,6 +225,14 @@ static void journal_exec(struct repl *r)
     buf_reset(&tl.txn);
 }
 
+/* A master that never had a replica drops what repl__journal gets (but a
+ * transaction's markers, which the engine sends whatever this says). */
+int repl__journal_wanted(void *ud)
+{
+    struct repl *r = ud;
+    return atomic_load_explicit(&r->journal_on, memory_order_relaxed);
+}
+
 void repl__journal(void *ud, int db, int argc, const struct eng_str *argv)
 {
     struct repl *r = ud;

@@ -92,6 +92,35 @@ def local_marker(replica_c):
 # ---------------------------------------------------------------- full copy, stream
 
 
+def test_sorted_sets_before_and_after_the_first_replica(make_server):
+    """A master with no replica yet builds no replay for its ZADDs (nothing
+    keeps it); what it wrote then arrives by the full copy, what it writes
+    once a replica is attached by the stream, scores exact, transactions
+    whole."""
+    master = make_server(**REPL)
+    mc = master.client()
+    mc.zadd("z", {"a": 0.1, "b": -2.5e-7, "c": 1e300})
+    mc.zincrby("z", 0.2, "a")
+    p = mc.pipeline(transaction=True)
+    p.zadd("z", {"d": 3})
+    p.zadd("z2{t}", {"x": 1})
+    p.execute()
+    replica = start_replica(make_server, master)
+    rc = replica.client()
+    mc.zadd("z", {"e": 1 / 3}, incr=False)
+    mc.zadd("z", {"a": 0.7}, incr=True)
+    mc.zincrby("z", -1e-9, "b")
+    p = mc.pipeline(transaction=True)
+    p.zadd("z", {"f": 2 ** 53 + 1}, nx=True)
+    p.zrem("z2{t}", "x")
+    p.execute()
+    assert mc.wait(1, 5000) == 1
+    assert rc.zrange("z", 0, -1, withscores=True) == mc.zrange("z", 0, -1, withscores=True)
+    assert [m for m, _ in rc.zrange("z", 0, -1, withscores=True)] == [b"b", b"e", b"a", b"d", b"f", b"c"]
+    assert rc.zscore("z", "a") == mc.zscore("z", "a")
+    assert rc.exists("z2{t}") == 0
+
+
 @pytest.mark.slow
 def test_full_sync_200k_keys_then_stream(make_server):
     master = make_server(**REPL)
