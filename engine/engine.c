@@ -155,11 +155,59 @@ void eng_ctx_init(struct eng_ctx *c, struct eng *e, int db)
     c->quiet = 0;
 }
 
+/* The shards this thread holds, through any context.  A shard already held
+ * is not taken again (nor let go by the context that skipped it): EXEC holds
+ * every shard around a command that locks by itself (SCAN, DBSIZE, INFO...),
+ * so nothing else runs between a transaction's commands, as in Redis. */
+#define HELD_ENGINES 4 /* engines one thread holds shards of at once (tests replay into a second) */
+static _Thread_local struct {
+    const struct eng *e;
+    uint64_t m[ENG_MAX_SHARDS / 64];
+} held_by[HELD_ENGINES];
+
+static uint64_t *held_of(const struct eng *e)
+{
+    int spare = -1;
+    for (int i = 0; i < HELD_ENGINES; i++) {
+        if (held_by[i].e == e)
+            return held_by[i].m;
+        int empty = 1;
+        for (int w = 0; w < ENG_MAX_SHARDS / 64; w++)
+            empty &= !held_by[i].m[w];
+        if (spare < 0 && empty)
+            spare = i;
+    }
+    assert(spare >= 0);
+    held_by[spare].e = e;
+    return held_by[spare].m;
+}
+
+int eng__held(const struct eng *e, int s) { return (held_of(e)[s / 64] >> (s % 64)) & 1; }
+
+int eng__shard_enter(struct eng *e, int s)
+{
+    uint64_t *held = held_of(e);
+    if (held[s / 64] & (1ULL << (s % 64)))
+        return 0;
+    pthread_mutex_lock(&e->shards[s].lock);
+    held[s / 64] |= 1ULL << (s % 64);
+    return 1;
+}
+
+void eng__shard_leave(struct eng *e, int s, int entered)
+{
+    if (!entered)
+        return;
+    held_of(e)[s / 64] &= ~(1ULL << (s % 64));
+    pthread_mutex_unlock(&e->shards[s].lock);
+}
+
 static void lock_mask(struct eng_ctx *c, const uint64_t *want)
 {
     assert(c->nlocked == 0);
+    uint64_t *held = held_of(c->e);
     for (int w = 0; w < ENG_MAX_SHARDS / 64; w++) {
-        uint64_t bits = want[w];
+        uint64_t bits = want[w] & ~held[w];
         while (bits) {
             int s = w * 64 + __builtin_ctzll(bits);
             bits &= bits - 1;
@@ -173,7 +221,8 @@ static void lock_mask(struct eng_ctx *c, const uint64_t *want)
             }
             c->nlocked++;
         }
-        c->locked[w] = want[w];
+        c->locked[w] = want[w] & ~held[w];
+        held[w] |= c->locked[w];
     }
     /* Time is read after the locks: a key written by the previous holder at
      * its `now` never looks older to us than to it. */
@@ -207,6 +256,9 @@ void eng_lock_all(struct eng_ctx *c)
 
 void eng_unlock(struct eng_ctx *c)
 {
+    if (!c->nlocked)
+        return;
+    uint64_t *held = held_of(c->e);
     for (int w = ENG_MAX_SHARDS / 64 - 1; w >= 0; w--) {
         uint64_t bits = c->locked[w];
         while (bits) {
@@ -214,6 +266,7 @@ void eng_unlock(struct eng_ctx *c)
             bits &= ~(1ULL << (s % 64));
             pthread_mutex_unlock(&c->e->shards[s].lock);
         }
+        held[w] &= ~c->locked[w];
         c->locked[w] = 0;
     }
     c->nlocked = 0;
@@ -222,7 +275,7 @@ void eng_unlock(struct eng_ctx *c)
 int eng_holds(const struct eng_ctx *c, const char *key, size_t klen)
 {
     int s = eng_shard_of(c->e, key, klen);
-    return (c->locked[s / 64] >> (s % 64)) & 1;
+    return ((c->locked[s / 64] >> (s % 64)) & 1) || eng__held(c->e, s);
 }
 
 struct eng_db *eng__db(struct eng_ctx *c, const char *key, size_t klen)
@@ -331,12 +384,12 @@ void eng_stats(struct eng *e, struct eng_stats *out)
     memset(out, 0, sizeof *out);
     for (int s = 0; s < e->cfg.nshards; s++) {
         struct eng_shard *sh = &e->shards[s];
-        pthread_mutex_lock(&sh->lock);
+        int in = eng__shard_enter(e, s);
         out->hits += sh->hits, out->misses += sh->misses;
         out->expired += sh->expired, out->evicted += sh->evicted;
         out->changes += sh->dirty;
         out->expired_stale_perc += sh->stale_perc;
-        pthread_mutex_unlock(&sh->lock);
+        eng__shard_leave(e, s, in);
     }
     out->expired_stale_perc /= (uint64_t)e->cfg.nshards;
 }
@@ -345,9 +398,9 @@ void eng_stats_reset(struct eng *e)
 {
     for (int s = 0; s < e->cfg.nshards; s++) {
         struct eng_shard *sh = &e->shards[s];
-        pthread_mutex_lock(&sh->lock);
+        int in = eng__shard_enter(e, s);
         sh->hits = sh->misses = sh->expired = sh->evicted = 0;
-        pthread_mutex_unlock(&sh->lock);
+        eng__shard_leave(e, s, in);
     }
 }
 
@@ -362,10 +415,10 @@ void eng_dirty_sub(struct eng *e, uint64_t n)
 {
     for (int s = 0; s < e->cfg.nshards && n; s++) {
         struct eng_shard *sh = &e->shards[s];
-        pthread_mutex_lock(&sh->lock);
+        int in = eng__shard_enter(e, s);
         uint64_t take = sh->dirty < n ? sh->dirty : n;
         sh->dirty -= take, n -= take;
-        pthread_mutex_unlock(&sh->lock);
+        eng__shard_leave(e, s, in);
     }
 }
 
@@ -375,12 +428,12 @@ void eng_db_info(struct eng *e, int db, struct eng_db_info *out)
     int64_t ttl_sum = 0, ttl_n = 0;
     for (int s = 0; s < e->cfg.nshards; s++) {
         struct eng_shard *sh = &e->shards[s];
-        pthread_mutex_lock(&sh->lock);
+        int in = eng__shard_enter(e, s);
         out->keys += dict_size(&sh->dbs[db].keys);
         out->expires += dict_size(&sh->dbs[db].expires);
         if (sh->dbs[db].avg_ttl)
             ttl_sum += sh->dbs[db].avg_ttl, ttl_n++;
-        pthread_mutex_unlock(&sh->lock);
+        eng__shard_leave(e, s, in);
     }
     out->avg_ttl_ms = ttl_n ? ttl_sum / ttl_n : 0;
 }

@@ -101,10 +101,12 @@ struct eng {
 };
 
 uint64_t eng__hash(const char *key, size_t klen);
+/* Whether this thread holds shard s of e (through any context). */
+int eng__held(const struct eng *e, int s);
 static inline struct eng_shard *eng__shard(struct eng_ctx *c, const char *key, size_t klen)
 {
     int s = eng_shard_of(c->e, key, klen);
-    assert(c->locked[s / 64] & (1ULL << (s % 64)));
+    assert(eng__held(c->e, s)); /* by c, or by an outer context of this thread (EXEC) */
     return &c->e->shards[s];
 }
 static inline uint32_t eng__lru_clock(int64_t now_ms) { return (uint32_t)((now_ms / 1000) & 0xFFFFFF); }
@@ -168,6 +170,10 @@ void eng__journalf(struct eng_ctx *c, const char *fmt, ...);
 /* Whether a change's replay arguments are worth building (a transaction's
  * always are: its MULTI and EXEC must pair). */
 int eng__journal_wanted(const struct eng_ctx *c);
+/* Takes shard s's lock unless this thread holds it already (1: taken, to
+ * be given to eng__shard_leave). */
+int eng__shard_enter(struct eng *e, int s);
+void eng__shard_leave(struct eng *e, int s, int entered);
 /* Frees a shard's eviction pool (evict.c). */
 void eng__evict_pool_free(struct eng_shard *sh);
 /* The key's shard's db. */

@@ -479,9 +479,9 @@ uint64_t eng_dbsize(struct eng *e, int db)
 {
     uint64_t n = 0;
     for (int s = 0; s < e->cfg.nshards; s++) {
-        pthread_mutex_lock(&e->shards[s].lock);
+        int in = eng__shard_enter(e, s);
         n += dict_size(&e->shards[s].dbs[db].keys);
-        pthread_mutex_unlock(&e->shards[s].lock);
+        eng__shard_leave(e, s, in);
     }
     return n;
 }

@@ -355,12 +355,10 @@ static void exec_one(struct exec_run *x, const struct mq_cmd *q)
     struct call k = {.srv = srv, .cl = c, .cmd = q->cmd, .argc = q->argc, .argv = q->argv, .out = x->k->out,
                      .proto = c->proto};
     if ((q->cmd->flags & CMD_NOLOCK) && !(q->cmd->flags & CMD_LOCKFREE)) {
-        /* It locks by itself: let it, outside our locks. */
-        int txn = x->ec.txn;
-        eng_unlock(&x->ec);
+        /* It locks by itself: we hold every shard (cmd_exec), and the
+         * engine does not take again what this thread holds, so nothing
+         * runs between the transaction's commands. */
         call_command(&k);
-        exec_lock(&x->ec, x->all, x->keys, x->nkeys);
-        x->ec.txn = txn;
         return;
     }
     k.ec = x->ec;
@@ -391,9 +389,12 @@ void cmd_exec(struct call *k)
     struct key_list keys;
     key_list_init(&keys);
     struct exec_run x = {.k = k, .keys = &keys};
-    for (int i = 0; i < ms->n; i++)
-        if (command_keys(ms->q[i].cmd, ms->q[i].argc, ms->q[i].argv, &keys) == CMD_LOCKALL)
-            x.all = 1;
+    for (int i = 0; i < ms->n; i++) {
+        const struct cmd_def *cmd = ms->q[i].cmd;
+        if (command_keys(cmd, ms->q[i].argc, ms->q[i].argv, &keys) == CMD_LOCKALL ||
+            ((cmd->flags & CMD_NOLOCK) && !(cmd->flags & CMD_LOCKFREE)))
+            x.all = 1; /* a command that locks by itself: see exec_one */
+    }
     x.nkeys = keys.n;
     for (int i = 0; i < ms->nwatched; i++)
         key_list_push(&keys, (struct eng_str){ms->watched[i]->e->key, ms->watched[i]->e->node.len});

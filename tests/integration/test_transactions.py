@@ -7,6 +7,8 @@ import time
 import pytest
 import redis
 
+from conftest import wait_for
+
 
 def test_transaction_replies(x):
     assert x.err("EXEC") == "ERR EXEC without MULTI"
@@ -167,3 +169,45 @@ def test_cas_and_transfers_are_atomic(sharded_server, sr):
     assert int(sr.get("cnt")) == sum(ok) + 2 * iters
     assert bad == []
     assert sum(int(v) for v in sr.mget("acct:a", "acct:b", "acct:c")) == 3000
+
+
+def test_self_locking_commands_keep_exec_whole(sharded_server, sr):
+    """Commands that take their own locks (DBSIZE, SCAN, RANDOMKEY, INFO,
+    OBJECT, DEBUG SLEEP) inside MULTI: nothing runs between the transaction's
+    commands, as in Redis.  A writer races; the two INCRs of each EXEC must
+    give consecutive values."""
+    port_client = sharded_server.client
+    sr.set("a", 0)
+    sr.set("b", "x")
+    stop, writes = threading.Event(), [0]
+
+    def writer():
+        c = port_client()
+        while not stop.is_set() and writes[0] < 100000:
+            c.set("a", 1000000)
+            writes[0] += 1
+
+    t = threading.Thread(target=writer)
+    t.start()
+    broken = []
+    try:
+        wait_for(lambda: writes[0] > 10, 5, what="the writer running")
+        c = port_client()
+        for i in range(40):
+            p = c.pipeline(transaction=True)
+            p.incr("a")
+            p.dbsize()
+            p.scan(0)
+            p.randomkey()
+            p.object("encoding", "b")
+            p.execute_command("DEBUG", "SLEEP", "0.005")
+            p.info("keyspace")
+            p.incr("a")
+            res = p.execute()
+            if res[-1] != res[0] + 1:
+                broken.append((res[0], res[-1]))
+    finally:
+        stop.set()
+        t.join(30)
+    assert writes[0] > 10
+    assert broken == []
