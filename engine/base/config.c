@@ -79,8 +79,7 @@ struct cfg {
      * string option without a lock (the sender its bot-api-url, say), so
      * a replaced string is kept until cfg_free(): a few bytes per CONFIG
      * SET of a string, against a use after free. */
-    char **retired;
-    size_t nretired, capretired;
+    struct buf retired; /* char *, each ours */
 };
 
 union cfg_val {
@@ -451,9 +450,10 @@ void cfg_free(struct cfg *c)
         xfree(e->dflt_text);
         xfree(e->file_path);
     }
-    for (size_t i = 0; i < c->nretired; i++)
-        xfree(c->retired[i]);
-    xfree(c->retired);
+    char **retired = (char **)c->retired.p;
+    for (size_t i = 0; i < c->retired.len / sizeof *retired; i++)
+        xfree(retired[i]);
+    buf_release(&c->retired);
     xfree(c->ents);
     xfree(c);
 }
@@ -827,13 +827,8 @@ static int set_value(struct cfg_ent *e, const char *value, struct undo *u, char 
 /* A string that may still be read elsewhere: freed by cfg_free(). */
 static void retire(struct cfg *c, char *str)
 {
-    if (!str)
-        return;
-    if (c->nretired == c->capretired) {
-        c->capretired = c->capretired ? 2 * c->capretired : 8;
-        c->retired = xrealloc(c->retired, c->capretired * sizeof *c->retired);
-    }
-    c->retired[c->nretired++] = str;
+    if (str)
+        buf_append(&c->retired, &str, sizeof str);
 }
 
 static void undo_release(struct cfg *c, struct cfg_ent *e, struct undo *u)
