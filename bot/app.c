@@ -384,15 +384,11 @@ void app_collect(struct app *a, struct buf *out)
 
 const char *app_ready_reason(struct app *a) { return first_reason(a->checks, a->nchecks); }
 
-int app_stall_reasons(struct app *a, struct buf *out)
+void app_stall_reasons(struct app *a, struct buf *out)
 {
-    int n = 0;
     for (int i = 0; i < a->nlive; i++) {
         const char *r = a->live[i].fn(a->live[i].ud);
-        if (r) {
+        if (r)
             buf_printf(out, "%s\n", r);
-            n++;
-        }
     }
-    return n;
 }

@@ -108,7 +108,7 @@ void app_add_collector(struct app *a, void (*fn)(void *ud, struct buf *out), voi
  * 503 with the first reason any part gives. */
 void app_add_ready_check(struct app *a, const char *(*fn)(void *ud), void *ud);
 /* Liveness checks of a part's own threads (NULL when alive, else what
- * stalled): /healthz answers 503 with the first one.  Called on the loop
+ * stalled): /healthz answers 503 naming every one that fails.  Called on the loop
  * thread; fn must only read what its thread publishes atomically. */
 void app_add_live_check(struct app *a, const char *(*fn)(void *ud), void *ud);
 
@@ -124,8 +124,7 @@ int64_t app_start_time_ms(const struct app *a);
 void app_collect(struct app *a, struct buf *out);
 /* The first reason a ready check gives, or NULL. */
 const char *app_ready_reason(struct app *a);
-/* Appends the reason of every live check that fails, one per line; returns
- * how many failed. */
-int app_stall_reasons(struct app *a, struct buf *out);
+/* Appends the reason of every live check that fails, one per line. */
+void app_stall_reasons(struct app *a, struct buf *out);
 
 #endif
