@@ -435,5 +435,7 @@ def test_healthz_names_a_stalled_sender(make_bot):
         print("healthz answers while stalled:", seen)
     assert done == [b"OK"]
     wait_for(lambda: healthz() == (200, "ok\n"), 5, what="/healthz ok again")
-    wait_for(lambda: len(bot.api.sent("sendMessage", 91)) == 4, 10, what="all 4 replies")
-    assert bot.r.llen("outbox:{u:91}") == 0
+    # the stand-in counts a call when it arrives; the sender pops the outbox
+    # head when the answer is back, a moment later
+    wait_for(lambda: bot.r.llen("outbox:{u:91}") == 0, 10, what="the outbox emptied")
+    assert len(bot.api.sent("sendMessage", 91)) == 4  # each reply once
