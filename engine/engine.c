@@ -144,15 +144,27 @@ void eng_set_snapshot_child(struct eng *e, int on) { atomic_store_explicit(&e->s
 
 /* ---- contexts and locks ------------------------------------------------ */
 
-void eng_ctx_init(struct eng_ctx *c, struct eng *e, int db)
+static void ctx_stamp(struct eng_ctx *c)
+{
+    c->now_us = clock_wall_us();
+    c->now_ms = c->now_us / 1000;
+}
+
+void eng_ctx_init_to_lock(struct eng_ctx *c, struct eng *e, int db)
 {
     c->e = e;
     c->db = db;
-    c->now_ms = clock_wall_ms();
+    c->now_ms = c->now_us = 0;
     c->nlocked = 0;
     memset(c->locked, 0, sizeof c->locked);
     c->txn = 0;
     c->quiet = 0;
+}
+
+void eng_ctx_init(struct eng_ctx *c, struct eng *e, int db)
+{
+    eng_ctx_init_to_lock(c, e, db);
+    ctx_stamp(c);
 }
 
 /* The shards this thread holds, through any context.  A shard already held
@@ -226,7 +238,7 @@ static void lock_mask(struct eng_ctx *c, const uint64_t *want)
     }
     /* Time is read after the locks: a key written by the previous holder at
      * its `now` never looks older to us than to it. */
-    c->now_ms = clock_wall_ms();
+    ctx_stamp(c);
 }
 
 void eng_lock_keys(struct eng_ctx *c, const struct eng_str *keys, int n)

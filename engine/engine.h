@@ -23,8 +23,10 @@
  * reads (struct eng_val) borrow the engine's memory and stay valid until the
  * key is changed or the context unlocks.
  *
- * Time: ctx->now_ms is taken once per context, as Redis fixes the command time,
- * so a key does not expire in the middle of a command.
+ * Time: ctx->now_ms (now_us in microseconds) is read when the context takes
+ * its locks, once, as Redis fixes the command time, so a key does not expire
+ * in the middle of a command; a context that never locks has the time of
+ * eng_ctx_init.
  *
  * Effects: every change calls, under the locks and in order, the journal hook
  * with a command that reproduces it deterministically (SET EX becomes SET PXAT,
@@ -122,6 +124,7 @@ struct eng_ctx {
     struct eng *e;
     int db;
     int64_t now_ms;
+    int64_t now_us; /* the same instant, for callers that time the command */
     int nlocked;
     uint64_t locked[ENG_MAX_SHARDS / 64];
     int txn; /* eng_journal_multi: 0 none, 1 MULTI owed before the next entry, 2 MULTI journaled */
@@ -129,6 +132,10 @@ struct eng_ctx {
 };
 
 void eng_ctx_init(struct eng_ctx *c, struct eng *e, int db);
+/* eng_ctx_init without reading the clock, for a context that locks next
+ * (eng_lock_*, which reads it) before it is used: one clock read less on
+ * every command. */
+void eng_ctx_init_to_lock(struct eng_ctx *c, struct eng *e, int db);
 int eng_shard_of(const struct eng *e, const char *key, size_t klen);
 /* Locks the shards of n keys (may be 0), ascending.  Must hold no lock. */
 void eng_lock_keys(struct eng_ctx *c, const struct eng_str *keys, int n);

@@ -108,10 +108,15 @@ int command_keys(const struct cmd_def *cmd, int argc, const struct eng_str *argv
 void lock_for_command(struct call *k)
 {
     int db = k->cl ? k->cl->db : 0;
-    eng_ctx_init(&k->ec, k->srv->eng, db);
     struct key_list keys;
     key_list_init(&keys);
     int how = command_keys(k->cmd, k->argc, k->argv, &keys);
+    /* the context reads the time once: when it locks, or now when the
+     * command locks by itself */
+    if (how == CMD_NOLOCK)
+        eng_ctx_init(&k->ec, k->srv->eng, db);
+    else
+        eng_ctx_init_to_lock(&k->ec, k->srv->eng, db);
     if (how == CMD_LOCKALL)
         eng_lock_all(&k->ec);
     else if (how == 0)
@@ -149,21 +154,31 @@ static void account(struct call *k, int64_t dur)
     xfree(copy);
 }
 
+/* A command's duration runs from the time its context read (once its locks
+ * are taken: waiting for a shard is not the command's own time, as SLOWLOG
+ * counts none of a command's I/O either) to its end, on the wall clock as
+ * Redis's call() measures: two clock reads a command in all.  A clock stepped
+ * back in between counts 0. */
+static int64_t since(int64_t t0_us)
+{
+    int64_t d = clock_wall_us() - t0_us;
+    return d > 0 ? d : 0;
+}
+
 void call_command(struct call *k)
 {
-    int64_t t0 = clock_mono_us();
     lock_for_command(k);
     k->cmd->fn(k);
     if (k->ec.nlocked)
         eng_unlock(&k->ec);
-    account(k, clock_mono_us() - t0);
+    account(k, since(k->ec.now_us));
 }
 
 void call_locked(struct call *k)
 {
-    int64_t t0 = clock_mono_us();
+    int64_t t0 = clock_wall_us();
     k->cmd->fn(k);
-    account(k, clock_mono_us() - t0);
+    account(k, since(t0));
 }
 
 static _Thread_local struct client *current_client;
