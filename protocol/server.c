@@ -23,6 +23,8 @@ struct worker *worker_current(void) { return current; }
 
 /* ---- mailbox ------------------------------------------------------------- */
 
+static void on_self_idle(uv_idle_t *h) { (void)h; /* only there so that the loop does not sleep */ }
+
 void worker_post(struct worker *w, int kind, uint64_t client_id, const void *data, size_t len)
 {
     struct msg *m = xmalloc(sizeof *m + len);
@@ -39,7 +41,12 @@ void worker_post(struct worker *w, int kind, uint64_t client_id, const void *dat
         w->mbox_head = m;
     w->mbox_tail = m;
     pthread_mutex_unlock(&w->mbox_lock);
-    uv_async_send(&w->wake);
+    if (current != w) {
+        uv_async_send(&w->wake);
+    } else if (!w->self_posted) {
+        w->self_posted = 1;
+        uv_idle_start(&w->self_idle, on_self_idle);
+    }
 }
 
 static struct client *find_client(struct worker *w, uint64_t id)
@@ -81,9 +88,23 @@ static void resume_paused(struct worker *w)
     }
 }
 
-static void on_wake(uv_async_t *a)
+static void drain(struct worker *w);
+
+static void on_wake(uv_async_t *a) { drain(a->data); }
+
+static void on_self_check(uv_check_t *h)
 {
-    struct worker *w = a->data;
+    struct worker *w = h->data;
+    if (!w->self_posted)
+        return;
+    /* what draining posts again waits for the next iteration's check */
+    w->self_posted = 0;
+    uv_idle_stop(&w->self_idle);
+    drain(w);
+}
+
+static void drain(struct worker *w)
+{
     pthread_mutex_lock(&w->mbox_lock);
     struct msg *m = w->mbox_head;
     w->mbox_head = w->mbox_tail = NULL;
@@ -341,6 +362,11 @@ struct server *server_new(struct server_config *sc, struct cfg *conf, const char
         pthread_mutex_init(&w->mbox_lock, NULL);
         uv_async_init(&w->loop, &w->wake, on_wake);
         w->wake.data = w;
+        uv_check_init(&w->loop, &w->self_check);
+        w->self_check.data = w;
+        uv_check_start(&w->self_check, on_self_check);
+        uv_idle_init(&w->loop, &w->self_idle);
+        w->self_idle.data = w;
         uv_timer_init(&w->loop, &w->cron);
         w->cron.data = w;
         kt_init(&w->byid);

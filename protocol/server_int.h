@@ -222,6 +222,13 @@ struct worker {
     uv_timer_t cron;
     pthread_mutex_t mbox_lock;
     struct msg *mbox_head, *mbox_tail;
+    /* A message the worker posts to itself (a blocked client of its own
+     * served, a PUBLISH to its own subscriber) is read at the end of the
+     * loop iteration (self_check), with self_idle keeping the loop from
+     * sleeping meanwhile: no eventfd write and read, no extra iteration. */
+    uv_check_t self_check;
+    uv_idle_t self_idle;
+    int self_posted;
     struct client *clients; /* this worker's clients (wprev/wnext) */
     struct keytab byid;     /* the same clients by id: mailbox messages name clients by id */
     int nclients;
