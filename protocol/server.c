@@ -43,7 +43,7 @@ void worker_post(struct worker *w, int kind, uint64_t client_id, const void *dat
     pthread_mutex_unlock(&w->mbox_lock);
     if (current != w) {
         uv_async_send(&w->wake);
-    } else if (!w->self_posted) {
+    } else if (!w->self_posted && !w->stopping) { /* stopping: its handles are closed, server_free frees it */
         w->self_posted = 1;
         uv_idle_start(&w->self_idle, on_self_idle);
     }
