@@ -19,10 +19,14 @@ struct app;
 struct eng;
 struct eng_ctx;
 
+/* Telegram's first_name is 1 to 64 characters: 256 bytes of UTF-8 at most.
+ * A longer one (not from Telegram) is cut, between characters. */
+#define BOT_NAME_MAX 256
+
 struct bot_user {
     int64_t id;
     char lang[8];        /* "en", "ar" */
-    char name[64];       /* first name as Telegram gave it */
+    char name[BOT_NAME_MAX + 1]; /* first name as Telegram gave it */
     int64_t created_ms;
     int64_t referrer;    /* 0 when none */
     int active;          /* 0 once the user blocked the bot */

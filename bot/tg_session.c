@@ -29,9 +29,21 @@ static int64_t field_i64(const struct eng_str *v, int64_t dflt)
     return n;
 }
 
+/* The longest prefix of s[0..n) of at most max bytes that does not end
+ * inside a UTF-8 character (continuation bytes are 10xxxxxx). */
+static size_t utf8_cut(const char *s, size_t n, size_t max)
+{
+    if (n <= max)
+        return n;
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+        max--;
+    return max;
+}
+
+/* Copies v into out (n bytes with the NUL), cut between characters. */
 static void field_str(const struct eng_str *v, char *out, size_t n)
 {
-    size_t k = v->p ? (v->n < n - 1 ? v->n : n - 1) : 0;
+    size_t k = v->p ? utf8_cut(v->p, v->n, n - 1) : 0;
     if (k)
         memcpy(out, v->p, k);
     out[k] = '\0';
@@ -63,9 +75,9 @@ int bot_user_get(struct eng_ctx *c, int64_t uid, struct bot_user *out)
 
 int tg_user_touch(struct eng_ctx *c, int64_t uid, const char *lang, const char *name, int64_t referrer)
 {
-    char key[48], id[24], created[24], ref[24], nm[64];
+    char key[48], id[24], created[24], ref[24], nm[BOT_NAME_MAX + 1];
     tg__key_user(key, "user", uid);
-    size_t nl = name ? strnlen(name, sizeof nm - 1) : 0;
+    size_t nl = name ? utf8_cut(name, strlen(name), BOT_NAME_MAX) : 0;
     memcpy(nm, name ? name : "", nl);
     nm[nl] = '\0';
     int exists = eng_exists(c, S(key));

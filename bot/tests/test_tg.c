@@ -556,6 +556,37 @@ static void users_scan(void **st)
     eng_unlock(&c);
 }
 
+/* A first name is kept whole up to Telegram's 64 characters of any width
+ * (it was cut at 63 bytes, through a character); a longer one is cut
+ * between characters. */
+static void user_names_whole(void **st)
+{
+    (void)st;
+    static const struct {
+        const char *ch; /* one character */
+        int reps;
+        size_t want; /* bytes kept */
+    } cases[] = {
+        {"\xd9\x85", 64, 128},        /* Arabic meem: 64 characters, 2 bytes each */
+        {"\xf0\x9f\x92\xb0", 64, 256}, /* money bag: 64 characters, 4 bytes each */
+        {"\xe2\x82\xac", 90, 255},    /* euro sign x 90 (270 bytes): 85 whole ones */
+        {"\xf0\x9f\x92\xb0", 70, 256}, /* 280 bytes: 64 whole ones */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char name[400] = "";
+        for (int r = 0; r < cases[i].reps; r++)
+            strcat(name, cases[i].ch);
+        int64_t uid = 7100 + (int64_t)i;
+        struct eng_ctx c = lock_user(uid);
+        assert_int_equal(tg_user_touch(&c, uid, "ar", name, 0), 1);
+        struct bot_user u;
+        assert_int_equal(bot_user_get(&c, uid, &u), 1);
+        eng_unlock(&c);
+        assert_int_equal(strlen(u.name), cases[i].want);
+        assert_memory_equal(u.name, name, cases[i].want);
+    }
+}
+
 /* The sender takes off only the head it sent: when the outbox was dropped
  * (the user blocked the bot) and refilled while a call was in flight, the
  * call's answer must not take the new head, which was never sent. */
@@ -732,7 +763,7 @@ int main(void)
         cmocka_unit_test(withdraw_conversation), cmocka_unit_test(withdraw_short_and_cancel),
         cmocka_unit_test(blocked_and_edited),   cmocka_unit_test(users_scan),
         cmocka_unit_test(outbox_pop_only_what_was_sent), cmocka_unit_test(outbox_entries),
-        cmocka_unit_test(json_arenas),
+        cmocka_unit_test(json_arenas),          cmocka_unit_test(user_names_whole),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
