@@ -599,6 +599,10 @@ void acl_config_users_format(struct buf *out)
     }
 }
 
+/* The first user line init could not apply ("" when none): acl_load_config()
+ * stops the start with it. */
+static char config_err[640];
+
 /* At init: the kept lines, then requirepass.  No lock: init runs once,
  * before anyone else can see the users. */
 static void apply_config(void)
@@ -609,11 +613,21 @@ static void apply_config(void)
         int n = p->argc < 64 ? p->argc : 64;
         for (int i = 0; i < n; i++)
             v[i] = (struct eng_str){p->argv[i], strlen(p->argv[i])};
-        if (setuser_locked(v[0].p, v[0].n, n - 1, v + 1, err, sizeof err) < 0)
-            log_warn("a user line of the configuration was skipped", "user=%s error=\"%s\"", p->argv[0], err);
+        if (setuser_locked(v[0].p, v[0].n, n - 1, v + 1, err, sizeof err) < 0 && !config_err[0])
+            snprintf(config_err, sizeof config_err, "Error in user declaration '%s': %s", p->argv[0],
+                     strncmp(err, "ERR ", 4) ? err : err + 4);
     }
     if (bound_requirepass && *bound_requirepass && **bound_requirepass)
         set_requirepass_locked(*bound_requirepass);
+}
+
+int acl_load_config(char *err, size_t errlen)
+{
+    init();
+    if (!config_err[0])
+        return 0;
+    snprintf(err, errlen, "%s", config_err);
+    return -1;
 }
 
 /* ---- the check ---------------------------------------------------------------------- */

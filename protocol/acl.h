@@ -43,6 +43,11 @@ int acl_setuser(const char *name, size_t nlen, int nrules, const struct eng_str 
 int acl_config_user(int argc, const char *const *argv, char *err, size_t errlen);
 /* Forgets the lines kept (a source that repeats `user` starts over). */
 void acl_config_users_clear(void);
+/* Applies the configuration's user lines, once the command table is whole
+ * (command names are checked only then): -1 and err naming the user and the
+ * rule when one cannot be applied, which stops the start as any bad option
+ * does. */
+int acl_load_config(char *err, size_t errlen);
 /* The `user` lines kept, for CONFIG REWRITE: "a on ...\nuser b on ..." (the
  * rewrite puts "user " in front).  ACL SETUSER's changes are not in it. */
 void acl_config_users_format(struct buf *out);

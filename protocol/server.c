@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "acl.h"
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
@@ -340,6 +341,8 @@ struct server *server_new(struct server_config *sc, struct cfg *conf, const char
                               "Docker or Kubernetes run it in the background (set daemonize no)");
         return NULL;
     }
+    if (acl_load_config(err, errlen) < 0) /* the command table is whole by now */
+        return NULL;
     struct server *s = xcalloc(1, sizeof *s);
     s->cfg = sc;
     s->conf = conf;

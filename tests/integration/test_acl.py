@@ -60,6 +60,24 @@ def test_config_users_and_read_only_inspection(make_server):
     assert x.call_parsed("ACL", "WHOAMI") == b"default"
 
 
+def test_config_user_with_an_unknown_command_stops_the_start(make_server):
+    """A user line naming a command that does not exist stops the start, as
+    any bad option does, naming the user and the rule (it used to be
+    skipped, with a warning, at the first connection)."""
+    srv = make_server(config_text="user alice on >pw ~* +get +nosuchcmd\n", start=False)
+    srv.expect_failure = True
+    srv.spawn()
+    try:
+        rc = srv.proc.wait(15)
+    except subprocess.TimeoutExpired:
+        srv.stop()
+        raise AssertionError("the server started despite an unknown command in a user line")
+    out = srv.output() + srv.log()
+    assert rc != 0
+    assert "alice" in out and "nosuchcmd" in out, out
+    assert "Unknown command or category name in ACL" in out, out
+
+
 def test_acl_setuser_getuser_list_deluser(make_server):
     srv = make_server()
     r = srv.client()
