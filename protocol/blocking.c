@@ -231,6 +231,36 @@ static void on_timeout(uv_timer_t *t)
     }
 }
 
+/* CLIENT UNBLOCK: the waiter of client `id`, if it still waits, leaves every
+ * queue and gets the timeout's reply or the UNBLOCKED error on its worker,
+ * as a timeout would give it.  One being served (CLAIMED) gets its element:
+ * too late to unblock, 0 as in Redis when the client is not blocked.  A walk
+ * of every waiting client: an operator's command, not a hot path. */
+int blocking_unblock(struct server *s, uint64_t id, int error)
+{
+    struct block_reg *r = s->blocking;
+    struct blk_waiter *wt = NULL;
+    pthread_mutex_lock(&r->lock);
+    for (size_t i = 0; i < r->t.size && !wt; i++)
+        for (struct kt_node *n = r->t.b[i]; n && !wt; n = n->next)
+            for (struct blk_link *l = ((struct blk_key *)n)->head; l && !wt; l = l->next)
+                if (l->wt->id == id && l->wt->state == BLK_WAITING)
+                    wt = l->wt;
+    if (wt) {
+        unlink_waiter(r, wt);
+        wt->state = BLK_DONE;
+        if (error) {
+            buf_reset(&wt->reply);
+            resp_w_error(&wt->reply, "UNBLOCKED client unblocked via CLIENT UNBLOCK");
+        } else {
+            timeout_reply(wt);
+        }
+        post_callback(wt->w, on_served, wt);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return wt != NULL;
+}
+
 static void free_bc(uv_handle_t *h) { xfree(h->data); }
 
 void blocking_client_gone(struct client *c)

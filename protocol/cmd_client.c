@@ -368,6 +368,29 @@ static void client_kill(struct call *k)
     resp_w_int(k->out, kill_matching(k, &f));
 }
 
+/* ---- CLIENT UNBLOCK --------------------------------------------------------- */
+
+static void client_unblock(struct call *k)
+{
+    if (k->argc > 4) {
+        reply_error(k, "ERR unknown subcommand or wrong number of arguments for 'unblock'. Try CLIENT HELP.");
+        return;
+    }
+    int64_t id;
+    if (arg_int_or(k, 2, INT64_MIN, INT64_MAX, "value is not an integer or out of range", &id) < 0)
+        return;
+    int error = 0;
+    if (k->argc == 4) {
+        if (arg_is(k, 3, "error"))
+            error = 1;
+        else if (!arg_is(k, 3, "timeout")) {
+            reply_error(k, "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+            return;
+        }
+    }
+    resp_w_int(k->out, id > 0 && blocking_unblock(k->srv, (uint64_t)id, error));
+}
+
 /* ---- CLIENT PAUSE / UNPAUSE ------------------------------------------------- */
 
 static void client_pause(struct call *k)
@@ -485,6 +508,7 @@ static const struct subcmd subcmds[] = {
     {"kill", -3, client_kill},
     {"pause", -3, client_pause},
     {"unpause", 2, client_unpause},
+    {"unblock", -3, client_unblock},
     {"reply", 3, client_reply},
     {"no-evict", 3, client_no_evict},
     {"tracking", -3, client_tracking},
@@ -524,6 +548,8 @@ static const char *const help[] = {
     "    Return information about client connections. Options:",
     "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
     "      Return clients of specified type.",
+    "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+    "    Unblock the specified blocked client.",
     "UNPAUSE",
     "    Stop the current client pause, resuming traffic.",
     "PAUSE <timeout> [WRITE|ALL]",

@@ -429,6 +429,9 @@ unsigned notify_engine_mask(int64_t flags);
 struct block_reg *block_reg_new(void);
 void block_reg_free(struct block_reg *r);
 void blocking_client_gone(struct client *c); /* close: leaves no registry entry */
+/* CLIENT UNBLOCK: 1 when client id was waiting in a blocking pop (it gets the
+ * timeout's reply, or the UNBLOCKED error), 0 otherwise. */
+int blocking_unblock(struct server *s, uint64_t id, int error);
 /* Engine hook: a list/zset key got elements (under shard locks; records). */
 void blocking_ready(struct server *s, int db, const char *key, size_t klen);
 /* Serves the clients blocked on keys that got elements, in arrival order.

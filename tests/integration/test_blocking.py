@@ -121,6 +121,36 @@ def test_disconnect_and_kill_leave_nothing(server, r):
     assert r.llen("killed") == 1
 
 
+def test_client_unblock(sharded_server, sr):
+    """CLIENT UNBLOCK id [TIMEOUT|ERROR] ends a blocking pop as its timeout
+    would, or with the UNBLOCKED error; 1 when the client was blocked, 0
+    otherwise; the keys it waited on keep what is pushed after."""
+    srv, r = sharded_server, sr
+    for reason, proto, want in [(None, 2, b"*-1\r\n"), ("TIMEOUT", 3, b"_\r\n"),
+                                ("error", 2, b"-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n")]:
+        with srv.raw() as b:
+            if proto == 3:
+                b.call("HELLO", "3")
+            cid = int(b.call("CLIENT", "ID")[1:-2])
+            b.send(encode_command("BRPOP", "ub:a", "ub:b", "0") + encode_command("PING"))
+            wait_for(lambda: r.info("clients")["blocked_clients"] == 1, what="client blocked")
+            args = ["CLIENT", "UNBLOCK", cid] + ([reason] if reason else [])
+            assert r.execute_command(*args) == 1
+            assert b.reply_bytes() == want
+            assert b.reply_bytes() == (b"+PONG\r\n")  # reads its next request again
+            assert r.info("clients")["blocked_clients"] == 0
+            assert r.execute_command("CLIENT", "UNBLOCK", cid) == 0  # not blocked any more
+        r.lpush("ub:a", "kept")
+        time.sleep(0.05)
+        assert r.lrange("ub:a", 0, -1) == [b"kept"]  # nobody waits: nothing taken
+        r.delete("ub:a")
+    assert r.execute_command("CLIENT", "UNBLOCK", 999999999) == 0
+    x = srv.raw()
+    assert x.err("CLIENT", "UNBLOCK", "abc") == "ERR value is not an integer or out of range"
+    assert x.err("CLIENT", "UNBLOCK", "1", "SOON") == "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR"
+    assert x.err("CLIENT", "UNBLOCK") == "ERR wrong number of arguments for 'client|unblock' command"
+
+
 def test_blocked_client_runs_pipelined_commands_after(server, r):
     with server.raw() as b:
         b.send(encode_command("BLPOP", "pl", "0") + encode_command("PING"))
