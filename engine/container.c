@@ -100,6 +100,8 @@ struct eng_key *eng__first_key(struct eng_ctx *c, const struct eng_str *keys, in
 void eng__journal_args(struct eng_ctx *c, const char *cmd, const char *key, size_t klen, const struct eng_str *args,
                        int n)
 {
+    if (!eng__journal_wanted(c))
+        return;
     struct eng_str stack[34], *argv = stack;
     if (n + 2 > 34)
         argv = xmalloc(sizeof *argv * (size_t)(n + 2));

@@ -317,7 +317,7 @@ void eng__signal_ready(struct eng_ctx *c, const char *key, size_t klen)
 
 void eng__journal_db(struct eng_ctx *c, int db, int argc, const struct eng_str *argv)
 {
-    if (!c->e->hooks.journal || c->quiet)
+    if (!eng__journal_wanted(c))
         return;
     if (c->txn == 1) { /* the transaction's first write: open it now */
         c->txn = 2;
@@ -355,7 +355,7 @@ int eng__journal_wanted(const struct eng_ctx *c)
 
 void eng__journalf(struct eng_ctx *c, const char *fmt, ...)
 {
-    if (!c->e->hooks.journal || c->quiet)
+    if (!eng__journal_wanted(c))
         return;
     struct eng_str argv[16];
     char nums[16][24];

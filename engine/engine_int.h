@@ -167,8 +167,9 @@ void eng__journal_db(struct eng_ctx *c, int db, int argc, const struct eng_str *
 /* Journal helper: builds argv from C strings and (ptr,len) pairs.  fmt letters:
  * 's' C string, 'b' (ptr, size_t), 'i' int64. */
 void eng__journalf(struct eng_ctx *c, const char *fmt, ...);
-/* Whether a change's replay arguments are worth building (a transaction's
- * always are: its MULTI and EXEC must pair). */
+/* Whether a change's replay arguments are worth building: the journal
+ * helpers above ask it first (a transaction's always are: its MULTI and EXEC
+ * must pair). */
 int eng__journal_wanted(const struct eng_ctx *c);
 /* Takes shard s's lock unless this thread holds it already (1: taken, to
  * be given to eng__shard_leave). */
