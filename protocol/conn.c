@@ -105,6 +105,13 @@ void client_close(struct client *c)
 static void on_close(uv_handle_t *h)
 {
     struct client *c = h->data;
+    if (c->flush_queued) { /* closed with the loop stopping before its check */
+        struct client **pp = &c->w->flushq;
+        while (*pp && *pp != c)
+            pp = &(*pp)->flush_next;
+        if (*pp)
+            *pp = c->flush_next;
+    }
     resp_req_reader_release(&c->rd);
     buf_release(&c->qbuf);
     buf_release(&c->obuf);
@@ -214,7 +221,6 @@ void client_flush(struct client *c)
     uv_buf_t rest = uv_buf_init(c->wbuf.p + n, (unsigned)(c->wbuf.len - (size_t)n));
     c->wreq.data = c;
     c->writing = 1;
-    c->net_out -= 0;
     if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &rest, 1, on_write) < 0) {
         c->writing = 0;
         client_close(c);
@@ -333,7 +339,25 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
         client_close(c);
         return;
     }
-    client_flush(c);
+    /* on_read runs only in the poll phase, so self_check flushes the queue
+     * before the closing phase can free a client that is on it */
+    if (!c->flush_queued) {
+        c->flush_queued = 1;
+        c->flush_next = c->w->flushq;
+        c->w->flushq = c;
+    }
+}
+
+void client_flush_queued(struct worker *w)
+{
+    struct client *c = w->flushq;
+    w->flushq = NULL;
+    while (c) {
+        struct client *next = c->flush_next;
+        c->flush_queued = 0;
+        client_flush(c);
+        c = next;
+    }
 }
 
 static void fmt_addr(const struct sockaddr_storage *ss, char *out, size_t cap)

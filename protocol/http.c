@@ -6,7 +6,11 @@
  * connection allocates nothing per request), then the route's handler runs
  * synchronously and its answer is appended to the connection's output.
  * Several pipelined requests in one read are all answered before the output
- * is written, with uv_try_write first, uv_write only for what is left.
+ * is written, with uv_try_write first, uv_write only for what is left; and
+ * the answers of every connection read in one loop turn are written
+ * together once that turn's reads are done (a uv_check), as Redis writes in
+ * beforeSleep, so that a client waiting on many connections wakes once for
+ * many answers.
  *
  * Limits: header bytes past http-max-header get 431, a body past
  * http-max-body 413 (both close the connection, since the rest of the
@@ -103,6 +107,8 @@ struct http_conn {
     int writing;
     int state;                /* HC_* */
     int close_after_write;
+    int flush_queued;         /* on srv->flushq */
+    struct http_conn *flush_next;
     uint64_t last_ms;         /* last read (uv_now) */
     struct http_response res;
     struct http_header *hv;   /* the header views handed to handlers */
@@ -115,12 +121,14 @@ struct http_server {
     uv_tcp_t listeners[8];
     int nlisteners;
     uv_timer_t sweep;
+    uv_check_t flush_check;   /* writes what this loop turn's reads answered */
+    struct http_conn *flushq;
     struct route *routes;
     int nroutes;
     struct http_conn *conns;
     int nconns;
     int closing;
-    int open_handles;         /* listeners + sweep: http_server_free waits for 0 */
+    int open_handles;         /* listeners, sweep, flush_check: http_server_free waits for 0 */
     char rbuf[65536];         /* shared read buffer: reads are handled at once */
     http_parser_settings settings;
 };
@@ -539,6 +547,13 @@ static int on_message_complete(http_parser *p)
 static void on_conn_closed(uv_handle_t *h)
 {
     struct http_conn *c = h->data;
+    if (c->flush_queued) { /* closed with the loop stopping before its check */
+        struct http_conn **pp = &c->srv->flushq;
+        while (*pp && *pp != c)
+            pp = &(*pp)->flush_next;
+        if (*pp)
+            *pp = c->flush_next;
+    }
     buf_release(&c->text);
     buf_release(&c->body);
     buf_release(&c->out);
@@ -651,11 +666,30 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     } else if (c->state != HC_CLOSING && c->parser.upgrade) {
         reply_and_close(c, 400, "upgrade not supported\n");
     }
-    conn_flush(c);
-    /* A client that pipelines without reading: stop reading until the
-     * output drains, so memory stays bounded. */
-    if (c->writing && c->wbuf.len > (1u << 20) && c->state != HC_CLOSING)
-        uv_read_stop(st);
+    /* on_read runs only in the poll phase: flush_check writes this before
+     * the closing phase can free the connection */
+    if (!c->flush_queued) {
+        c->flush_queued = 1;
+        c->flush_next = c->srv->flushq;
+        c->srv->flushq = c;
+    }
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+    struct http_server *s = h->data;
+    struct http_conn *c = s->flushq;
+    s->flushq = NULL;
+    while (c) {
+        struct http_conn *next = c->flush_next;
+        c->flush_queued = 0;
+        conn_flush(c);
+        /* A client that pipelines without reading: stop reading until the
+         * output drains, so memory stays bounded. */
+        if (c->writing && c->wbuf.len > (1u << 20) && c->state != HC_CLOSING)
+            uv_read_stop((uv_stream_t *)&c->tcp);
+        c = next;
+    }
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -762,6 +796,8 @@ static void close_handles_now(struct http_server *s)
             uv_close((uv_handle_t *)&s->listeners[i], on_handle_closed);
     if (!uv_is_closing((uv_handle_t *)&s->sweep))
         uv_close((uv_handle_t *)&s->sweep, on_handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&s->flush_check))
+        uv_close((uv_handle_t *)&s->flush_check, on_handle_closed);
 }
 
 struct http_server *http_server_new(struct uv_loop_s *loop, const struct http_config *cfg, char *err, size_t errlen)
@@ -784,6 +820,11 @@ struct http_server *http_server_new(struct uv_loop_s *loop, const struct http_co
     s->open_handles = 1;
     uv_unref((uv_handle_t *)&s->sweep);
     uv_timer_start(&s->sweep, on_sweep, 1000, 1000);
+    uv_check_init(loop, &s->flush_check);
+    s->flush_check.data = s;
+    s->open_handles++;
+    uv_unref((uv_handle_t *)&s->flush_check);
+    uv_check_start(&s->flush_check, on_flush_check);
     if (cfg->port > 0) {
         const char *bind = cfg->bind && *cfg->bind ? cfg->bind : "127.0.0.1";
         char *copy = xstrdup(bind), *save = NULL;

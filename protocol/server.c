@@ -96,12 +96,13 @@ static void on_wake(uv_async_t *a) { drain(a->data); }
 static void on_self_check(uv_check_t *h)
 {
     struct worker *w = h->data;
-    if (!w->self_posted)
-        return;
-    /* what draining posts again waits for the next iteration's check */
-    w->self_posted = 0;
-    uv_idle_stop(&w->self_idle);
-    drain(w);
+    if (w->self_posted) {
+        /* what draining posts again waits for the next iteration's check */
+        w->self_posted = 0;
+        uv_idle_stop(&w->self_idle);
+        drain(w);
+    }
+    client_flush_queued(w);
 }
 
 static void drain(struct worker *w)

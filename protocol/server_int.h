@@ -163,6 +163,8 @@ struct client {
     size_t wpos;
     uv_write_t wreq;
     int writing;
+    int flush_queued;           /* on w->flushq: replies go out after this loop turn's reads */
+    struct client *flush_next;
     int64_t obuf_soft_since_ms; /* when the soft limit was first exceeded, 0 = not */
     uint64_t net_in, net_out;
     /* registry (srv->clients_lock) and worker list */
@@ -229,6 +231,11 @@ struct worker {
     uv_check_t self_check;
     uv_idle_t self_idle;
     int self_posted;
+    /* Clients that read and got replies in this loop iteration: their
+     * replies go out together once every readable connection was served
+     * (self_check), as Redis writes in beforeSleep, so that a peer
+     * waiting on many connections wakes once for many replies. */
+    struct client *flushq;
     struct client *clients; /* this worker's clients (wprev/wnext) */
     struct keytab byid;     /* the same clients by id: mailbox messages name clients by id */
     int nclients;
@@ -356,6 +363,7 @@ struct client *client_new(struct worker *w);
 void client_register(struct client *c);
 void client_close(struct client *c);  /* now, from the client's worker */
 void client_flush(struct client *c);
+void client_flush_queued(struct worker *w);
 /* Runs the commands waiting in c's query buffer (after a pause or block). */
 void client_process_input(struct client *c);
 /* CLIENT LIST line for one client. */
