@@ -9,8 +9,8 @@
  * is written, with uv_try_write first, uv_write only for what is left; and
  * the answers of every connection read in one loop turn are written
  * together once that turn's reads are done (a uv_check), as Redis writes in
- * beforeSleep, so that a client waiting on many connections wakes once for
- * many answers.
+ * beforeSleep, in one system call where io_uring allows (sendbatch.h), so
+ * that a client waiting on many connections wakes once for many answers.
  *
  * Limits: header bytes past http-max-header get 431, a body past
  * http-max-body 413 (both close the connection, since the rest of the
@@ -33,6 +33,7 @@
 #include "base/log.h"
 #include "base/num.h"
 #include "http.h"
+#include "sendbatch.h"
 
 /* ---- options ------------------------------------------------------------ */
 
@@ -123,6 +124,8 @@ struct http_server {
     uv_timer_t sweep;
     uv_check_t flush_check;   /* writes what this loop turn's reads answered */
     struct http_conn *flushq;
+    struct sendbatch *batch;  /* made at the first turn with two answers */
+    int nobatch;              /* io_uring is not to be had: one send each */
     struct route *routes;
     int nroutes;
     struct http_conn *conns;
@@ -596,6 +599,38 @@ static void on_write_done(uv_write_t *req, int status)
         uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, on_read);
 }
 
+/* What the kernel took of c->out (n bytes, or a libuv/-errno error): the
+ * rest goes through uv_write, and c->out keeps collecting answers meanwhile. */
+static void conn_sent(struct http_conn *c, ssize_t n)
+{
+    if (uv_is_closing((uv_handle_t *)&c->tcp))
+        return;
+    if (n < 0 && n != UV_EAGAIN) {
+        conn_close(c);
+        return;
+    }
+    if (n < 0)
+        n = 0;
+    if ((size_t)n < c->out.len) {
+        buf_consume(&c->out, (size_t)n);
+        struct buf t = c->wbuf;
+        c->wbuf = c->out;
+        c->out = t;
+        buf_reset(&c->out);
+        c->writing = 1;
+        c->wreq.data = c;
+        uv_buf_t wb = uv_buf_init(c->wbuf.p, (unsigned)c->wbuf.len);
+        if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &wb, 1, on_write_done) < 0) {
+            c->writing = 0;
+            conn_close(c);
+        }
+        return;
+    }
+    buf_reset(&c->out);
+    if (c->close_after_write)
+        conn_close(c);
+}
+
 /* Hands c->out to the kernel: try_write first, uv_write for what is left.
  * While a write is in flight, new answers wait in c->out. */
 static void conn_flush(struct http_conn *c)
@@ -604,34 +639,10 @@ static void conn_flush(struct http_conn *c)
         return;
     if (c->out.len) {
         uv_buf_t b = uv_buf_init(c->out.p, (unsigned)c->out.len);
-        int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-        if (n < 0 && n != UV_EAGAIN) {
-            conn_close(c);
-            return;
-        }
-        if (n < 0)
-            n = 0;
-        if ((size_t)n < c->out.len) {
-            /* the rest goes through uv_write; swap buffers so c->out keeps
-             * collecting answers meanwhile */
-            buf_consume(&c->out, (size_t)n);
-            struct buf t = c->wbuf;
-            c->wbuf = c->out;
-            c->out = t;
-            buf_reset(&c->out);
-            c->writing = 1;
-            c->wreq.data = c;
-            uv_buf_t wb = uv_buf_init(c->wbuf.p, (unsigned)c->wbuf.len);
-            if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &wb, 1, on_write_done) < 0) {
-                c->writing = 0;
-                conn_close(c);
-            }
-            return;
-        }
-        buf_reset(&c->out);
-    }
-    if (c->close_after_write)
+        conn_sent(c, uv_try_write((uv_stream_t *)&c->tcp, &b, 1));
+    } else if (c->close_after_write) {
         conn_close(c);
+    }
 }
 
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *b)
@@ -675,21 +686,64 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *b)
     }
 }
 
+/* A client that pipelines without reading: stop reading until the output
+ * drains, so memory stays bounded. */
+static void after_flush(struct http_conn *c)
+{
+    if (c->writing && c->wbuf.len > (1u << 20) && c->state != HC_CLOSING)
+        uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+static void on_batch_sent(void *ud, ssize_t res)
+{
+    struct http_conn *c = ud;
+    conn_sent(c, res);
+    after_flush(c);
+}
+
+#define SENDBATCH_DEPTH 256
+
+/* Can c's answers go into the batch?  Only a plain send of c->out, with no
+ * uv_write in flight (which has to finish first). */
+static int batchable(struct http_conn *c, int *fd)
+{
+    uv_os_fd_t f;
+    if (c->writing || !c->out.len || uv_is_closing((uv_handle_t *)&c->tcp) ||
+        uv_fileno((uv_handle_t *)&c->tcp, &f) < 0)
+        return 0;
+    *fd = f;
+    return 1;
+}
+
 static void on_flush_check(uv_check_t *h)
 {
     struct http_server *s = h->data;
     struct http_conn *c = s->flushq;
     s->flushq = NULL;
+    /* one answer goes out by itself; two or more in one system call */
+    if (c && c->flush_next && !s->batch && !s->nobatch) {
+        s->batch = sendbatch_new(SENDBATCH_DEPTH);
+        s->nobatch = !s->batch;
+    }
+    struct sendbatch *b = c && c->flush_next && s->batch && !sendbatch_broken(s->batch) ? s->batch : NULL;
     while (c) {
         struct http_conn *next = c->flush_next;
+        int fd;
         c->flush_queued = 0;
-        conn_flush(c);
-        /* A client that pipelines without reading: stop reading until the
-         * output drains, so memory stays bounded. */
-        if (c->writing && c->wbuf.len > (1u << 20) && c->state != HC_CLOSING)
-            uv_read_stop((uv_stream_t *)&c->tcp);
+        if (b && batchable(c, &fd)) {
+            if (sendbatch_add(b, fd, c->out.p, c->out.len, c) < 0) {
+                sendbatch_run(b, on_batch_sent); /* full: send these first */
+                if (sendbatch_add(b, fd, c->out.p, c->out.len, c) < 0)
+                    on_batch_sent(c, UV_EAGAIN); /* the batch broke: uv_write */
+            }
+        } else {
+            conn_flush(c);
+            after_flush(c);
+        }
         c = next;
     }
+    if (b)
+        sendbatch_run(b, on_batch_sent);
 }
 
 static void on_connection(uv_stream_t *listener, int status)
@@ -881,5 +935,6 @@ void http_server_free(struct http_server *s)
         xfree(s->routes[i].pattern);
     }
     xfree(s->routes);
+    sendbatch_free(s->batch);
     xfree(s);
 }
