@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "base/err.h"
 #include "base/log.h"
+#include "sendbatch.h"
 #include "server_int.h"
 
 #define READ_CHUNK (16 * 1024)
@@ -177,25 +178,34 @@ static void close_over_limit(struct client *c)
     client_close(c);
 }
 
-void client_flush(struct client *c)
+/* Whether c's replies may go to the kernel now; closes c when they must not
+ * (over its output limit) or when it was only waiting for them to go. */
+static int flush_ready(struct client *c)
 {
     if (c->flags & CL_CLOSING)
-        return;
+        return 0;
     /* CLIENT REPLY OFF/SKIP: the dispatcher cuts replies per command */
     if (over_output_limit(c)) {
         close_over_limit(c);
-        return;
+        return 0;
     }
     if (c->writing)
-        return;
+        return 0;
     if (c->obuf.len == 0) {
         if (c->flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP))
             client_close(c);
-        return;
+        return 0;
     }
-    uv_buf_t b = uv_buf_init(c->obuf.p, (unsigned)c->obuf.len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-    if (n == (int)c->obuf.len) {
+    return 1;
+}
+
+/* What the kernel took of c->obuf (n bytes, or a libuv/-errno error): what
+ * it did not take goes out through uv_write. */
+static void client_sent(struct client *c, ssize_t n)
+{
+    if (c->flags & CL_CLOSING)
+        return;
+    if (n == (ssize_t)c->obuf.len) {
         c->net_out += (uint64_t)n;
         c->w->net_out += (uint64_t)n;
         if (c->obuf.cap > (1u << 20))
@@ -225,6 +235,14 @@ void client_flush(struct client *c)
         c->writing = 0;
         client_close(c);
     }
+}
+
+void client_flush(struct client *c)
+{
+    if (!flush_ready(c))
+        return;
+    uv_buf_t b = uv_buf_init(c->obuf.p, (unsigned)c->obuf.len);
+    client_sent(c, uv_try_write((uv_stream_t *)&c->tcp, &b, 1));
 }
 
 /* Until a client authenticates, Redis 7 accepts at most 10 arguments of at
@@ -348,16 +366,39 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     }
 }
 
+static void on_batch_sent(void *ud, ssize_t res) { client_sent(ud, res); }
+
+#define SENDBATCH_DEPTH 256
+
+/* The replies of every client that read in this loop turn: one alone goes
+ * out by itself, two or more in one system call (sendbatch.h) where
+ * io_uring can be had. */
 void client_flush_queued(struct worker *w)
 {
     struct client *c = w->flushq;
     w->flushq = NULL;
+    if (c && c->flush_next && !w->batch && !w->nobatch && sendbatch_enabled()) {
+        w->batch = sendbatch_new(SENDBATCH_DEPTH);
+        w->nobatch = !w->batch;
+    }
+    struct sendbatch *b =
+        c && c->flush_next && w->batch && !sendbatch_broken(w->batch) && sendbatch_enabled() ? w->batch : NULL;
     while (c) {
         struct client *next = c->flush_next;
         c->flush_queued = 0;
-        client_flush(c);
+        if (!b || c->fd < 0) {
+            client_flush(c);
+        } else if (flush_ready(c)) {
+            if (sendbatch_add(b, c->fd, c->obuf.p, c->obuf.len, c) < 0) {
+                sendbatch_run(b, on_batch_sent); /* full: send these first */
+                if (sendbatch_add(b, c->fd, c->obuf.p, c->obuf.len, c) < 0)
+                    client_sent(c, UV_EAGAIN); /* the batch broke: uv_write */
+            }
+        }
         c = next;
     }
+    if (b)
+        sendbatch_run(b, on_batch_sent);
 }
 
 static void fmt_addr(const struct sockaddr_storage *ss, char *out, size_t cap)

@@ -721,11 +721,12 @@ static void on_flush_check(uv_check_t *h)
     struct http_conn *c = s->flushq;
     s->flushq = NULL;
     /* one answer goes out by itself; two or more in one system call */
-    if (c && c->flush_next && !s->batch && !s->nobatch) {
+    if (c && c->flush_next && !s->batch && !s->nobatch && sendbatch_enabled()) {
         s->batch = sendbatch_new(SENDBATCH_DEPTH);
         s->nobatch = !s->batch;
     }
-    struct sendbatch *b = c && c->flush_next && s->batch && !sendbatch_broken(s->batch) ? s->batch : NULL;
+    struct sendbatch *b =
+        c && c->flush_next && s->batch && !sendbatch_broken(s->batch) && sendbatch_enabled() ? s->batch : NULL;
     while (c) {
         struct http_conn *next = c->flush_next;
         int fd;

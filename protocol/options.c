@@ -12,6 +12,7 @@
 #include "base/log.h"
 #include "base/num.h"
 #include "engine.h"
+#include "sendbatch.h"
 #include "server_int.h"
 
 static const char *const loglevels[] = {"debug", "verbose", "notice", "warning", NULL};
@@ -95,6 +96,12 @@ static int apply_loglevel(const struct cfg_option *o, char *err, size_t errlen)
 {
     log_set_level((enum log_level)the_sc->loglevel);
     log_set_format((enum log_format)the_sc->log_format);
+    return 0;
+}
+
+static int apply_io_uring(const struct cfg_option *o, char *err, size_t errlen)
+{
+    sendbatch_enable(the_sc->io_uring);
     return 0;
 }
 
@@ -235,6 +242,7 @@ static struct cfg_option table[] = {
     OPT_STR("bind", bind, "127.0.0.1", CFG_IMMUTABLE, NULL),
     OPT_STR("requirepass", requirepass, "", CFG_SECRET | CFG_FILE_OK, apply_requirepass),
     {.name = "protected-mode", .type = CFG_BOOL, .storage = &sc_.protected_mode, .dflt = "yes"},
+    {.name = "io-uring", .type = CFG_BOOL, .storage = &sc_.io_uring, .dflt = "yes", .apply = apply_io_uring},
     /* ACL users and renamed commands: config-file lines, not CONFIG SET */
     {.name = "user", .type = CFG_SPECIAL, .flags = CFG_MULTIARG | CFG_IMMUTABLE | CFG_HIDDEN | CFG_SECRET,
      .storage = &sc_, .set = set_user, .get = get_user},

@@ -4,10 +4,18 @@
  * once with -EAGAIN instead of waiting on the socket, so every completion
  * is there when the call returns. */
 #include <errno.h>
+#include <stdatomic.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "base/alloc.h"
+#include "base/log.h"
 #include "sendbatch.h"
+
+static _Atomic int enabled = 1;
+
+void sendbatch_enable(int on) { enabled = on; }
+int sendbatch_enabled(void) { return enabled; }
 
 #ifdef HAVE_LIBURING
 #include <liburing.h>
@@ -22,12 +30,17 @@ struct sendbatch {
 
 struct sendbatch *sendbatch_new(unsigned depth)
 {
+    if (!enabled)
+        return NULL;
     struct sendbatch *b = xcalloc(1, sizeof *b);
     /* one thread submits and reaps: tell the kernel, where it knows how */
     int rc = io_uring_queue_init(depth, &b->ring, IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN);
     if (rc == -EINVAL)
         rc = io_uring_queue_init(depth, &b->ring, 0);
     if (rc < 0) {
+        static _Atomic int said;
+        if (!atomic_exchange(&said, 1))
+            log_info("io_uring is not available: replies go out one send each", "error=\"%s\"", strerror(-rc));
         xfree(b);
         return NULL;
     }

@@ -30,7 +30,13 @@ struct sendbatch;
 /* res: bytes sent (possibly fewer than asked), or -errno (-EAGAIN: none) */
 typedef void sendbatch_done_fn(void *ud, ssize_t res);
 
-/* A batch of at most depth sends; NULL when io_uring is not available. */
+/* io-uring no: sendbatch_new gives NULL, sendbatch_enabled 0, and callers
+ * go back to one send each from their next loop turn (any thread). */
+void sendbatch_enable(int on);
+int sendbatch_enabled(void);
+
+/* A batch of at most depth sends; NULL when io_uring is not available or
+ * not enabled. */
 struct sendbatch *sendbatch_new(unsigned depth);
 void sendbatch_free(struct sendbatch *b);
 

@@ -16,6 +16,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "sendbatch.h"
 #include "server_int.h"
 
 static _Thread_local struct worker *current;
@@ -344,6 +345,7 @@ struct server *server_new(struct server_config *sc, struct cfg *conf, const char
     }
     if (acl_load_config(err, errlen) < 0) /* the command table is whole by now */
         return NULL;
+    sendbatch_enable(sc->io_uring); /* CONFIG SET io-uring changes it later (options.c) */
     struct server *s = xcalloc(1, sizeof *s);
     s->cfg = sc;
     s->conf = conf;
@@ -472,6 +474,7 @@ void server_free(struct server *s)
     for (int i = 0; i < s->nworkers; i++) {
         struct worker *w = &s->workers[i];
         drain_and_close(w);
+        sendbatch_free(w->batch);
         pthread_mutex_destroy(&w->mbox_lock);
         kt_release(&w->byid);
         xfree(w->cmdstats);

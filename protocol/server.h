@@ -50,6 +50,7 @@ struct server_config {
     int64_t notify_keyspace_events; /* letters as bits (pubsub.c), K/E included */
     int daemonize;  /* always "no" (server_new refuses "yes"): accepted for Redis config files */
     int protected_mode; /* no password for default: only loopback clients (conn.c) */
+    int io_uring;       /* answers of many sockets in one system call (sendbatch.h) */
 };
 
 /* Registers the server's option table; returns the struct its values land in

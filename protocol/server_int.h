@@ -236,6 +236,8 @@ struct worker {
      * (self_check), as Redis writes in beforeSleep, so that a peer
      * waiting on many connections wakes once for many replies. */
     struct client *flushq;
+    struct sendbatch *batch; /* made at the first turn with two clients to answer */
+    int nobatch;             /* io_uring is not to be had: one send each */
     struct client *clients; /* this worker's clients (wprev/wnext) */
     struct keytab byid;     /* the same clients by id: mailbox messages name clients by id */
     int nclients;

@@ -5,12 +5,12 @@
 # `make test`; safe to run again (a no-op when everything is there).
 set -eu
 PKGS="meson ninja-build pkg-config gcc make libuv1-dev libxxhash-dev liblz4-dev libcjson-dev \
-libcurl4-openssl-dev libmongoc-dev libcmocka-dev libhttp-parser-dev libjemalloc-dev \
+libcurl4-openssl-dev libmongoc-dev libcmocka-dev libhttp-parser-dev libjemalloc-dev liburing-dev \
 redis-server redis-tools redis-sentinel python3-redis python3-pytest python3-yaml nginx prometheus docker-compose openssl python3-jsonschema wrk"
 # `make fuzz` needs clang and libFuzzer's runtime on top of the rest.
 [ "${1:-}" = "--fuzz" ] && PKGS="$PKGS clang-14 libclang-rt-14-dev"
 [ "${1:-}" = "--run-only" ] && PKGS="meson ninja-build pkg-config gcc make libuv1-dev libxxhash-dev liblz4-dev \
-libcjson-dev libcurl4-openssl-dev libmongoc-dev libhttp-parser-dev libjemalloc-dev"
+libcjson-dev libcurl4-openssl-dev libmongoc-dev libhttp-parser-dev libjemalloc-dev liburing-dev"
 
 # The integration tests' MongoDB-wire peer (../shared/mongo-peer) runs on
 # Node.js: a node already on PATH will do; Debian's only when there is none.

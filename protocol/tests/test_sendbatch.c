@@ -1,0 +1,214 @@
+/* test_sendbatch.c: many sockets' sends in one io_uring submission
+ * (protocol/sendbatch.c), on socket pairs: every byte reported sent arrives
+ * and nothing else, answers come in the order of the adds, a full batch
+ * refuses the next add, a socket whose buffer is full gets a short count or
+ * -EAGAIN as send(2) would, a closed peer -EPIPE without a SIGPIPE.  Where
+ * the kernel refuses io_uring (sendbatch_new gives NULL) each test says so
+ * and checks only that. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "sendbatch.h"
+
+#define NS 8
+
+struct answer {
+    int order;
+    ssize_t res;
+};
+static struct answer answers[NS];
+static int nanswers;
+
+static void on_done(void *ud, ssize_t res)
+{
+    struct answer *a = ud;
+    a->order = nanswers++;
+    a->res = res;
+}
+
+static void pairs(int sv[][2], int n)
+{
+    for (int i = 0; i < n; i++) {
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[i]), 0);
+        fcntl(sv[i][0], F_SETFL, fcntl(sv[i][0], F_GETFL) | O_NONBLOCK);
+        fcntl(sv[i][1], F_SETFL, fcntl(sv[i][1], F_GETFL) | O_NONBLOCK);
+    }
+}
+
+static void unpair(int sv[][2], int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (sv[i][0] >= 0)
+            close(sv[i][0]);
+        if (sv[i][1] >= 0)
+            close(sv[i][1]);
+    }
+}
+
+static struct sendbatch *batch_or_skip(unsigned depth)
+{
+    struct sendbatch *b = sendbatch_new(depth);
+    if (!b)
+        print_message("io_uring is not available here: callers send one by one\n");
+    return b;
+}
+
+static void every_byte_arrives_in_order(void **state)
+{
+    (void)state;
+    struct sendbatch *b = batch_or_skip(NS);
+    if (!b)
+        return;
+    int sv[NS][2];
+    pairs(sv, NS);
+    char msg[NS][32];
+    nanswers = 0;
+    for (int i = 0; i < NS; i++) {
+        snprintf(msg[i], sizeof msg[i], "+reply %d\r\n", i);
+        assert_int_equal(sendbatch_add(b, sv[i][0], msg[i], strlen(msg[i]), &answers[i]), 0);
+    }
+    assert_int_equal(sendbatch_len(b), NS);
+    sendbatch_run(b, on_done);
+    assert_int_equal(nanswers, NS);
+    assert_int_equal(sendbatch_len(b), 0);
+    for (int i = 0; i < NS; i++) {
+        assert_int_equal(answers[i].order, i);
+        assert_int_equal(answers[i].res, (ssize_t)strlen(msg[i]));
+        char got[64];
+        ssize_t n = read(sv[i][1], got, sizeof got);
+        assert_int_equal(n, (ssize_t)strlen(msg[i]));
+        assert_memory_equal(got, msg[i], (size_t)n);
+    }
+    /* the batch is used again, turn after turn */
+    nanswers = 0;
+    assert_int_equal(sendbatch_add(b, sv[3][0], "again", 5, &answers[0]), 0);
+    sendbatch_run(b, on_done);
+    assert_int_equal(nanswers, 1);
+    assert_int_equal(answers[0].res, 5);
+    char got[8];
+    assert_int_equal(read(sv[3][1], got, sizeof got), 5);
+    assert_false(sendbatch_broken(b));
+    unpair(sv, NS);
+    sendbatch_free(b);
+}
+
+static void a_full_batch_refuses_more(void **state)
+{
+    (void)state;
+    struct sendbatch *b = batch_or_skip(2);
+    if (!b)
+        return;
+    int sv[3][2];
+    pairs(sv, 3);
+    nanswers = 0;
+    assert_int_equal(sendbatch_add(b, sv[0][0], "a", 1, &answers[0]), 0);
+    assert_int_equal(sendbatch_add(b, sv[1][0], "b", 1, &answers[1]), 0);
+    assert_int_equal(sendbatch_add(b, sv[2][0], "c", 1, &answers[2]), -1);
+    sendbatch_run(b, on_done);
+    assert_int_equal(nanswers, 2);
+    char got[4];
+    assert_int_equal(read(sv[2][1], got, sizeof got), -1); /* "c" never went */
+    assert_int_equal(errno, EAGAIN);
+    assert_int_equal(sendbatch_add(b, sv[2][0], "c", 1, &answers[2]), 0);
+    sendbatch_run(b, on_done);
+    assert_int_equal(answers[2].res, 1);
+    assert_int_equal(read(sv[2][1], got, sizeof got), 1);
+    unpair(sv, 3);
+    sendbatch_free(b);
+}
+
+/* A socket whose buffer is full takes part or nothing, at once: the count
+ * is exactly what the peer can read. */
+static void a_full_socket_takes_what_it_can(void **state)
+{
+    (void)state;
+    struct sendbatch *b = batch_or_skip(4);
+    if (!b)
+        return;
+    int sv[2][2];
+    pairs(sv, 2);
+    size_t big = 8u << 20;
+    char *p = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        p[i] = (char)(i * 7);
+    nanswers = 0;
+    assert_int_equal(sendbatch_add(b, sv[0][0], p, big, &answers[0]), 0);
+    assert_int_equal(sendbatch_add(b, sv[1][0], "small", 5, &answers[1]), 0);
+    sendbatch_run(b, on_done);
+    assert_int_equal(nanswers, 2);
+    assert_true(answers[0].res > 0 && (size_t)answers[0].res < big);
+    assert_int_equal(answers[1].res, 5);
+    /* the buffer is full now: another send gets -EAGAIN, not a wait */
+    assert_int_equal(sendbatch_add(b, sv[0][0], p, big, &answers[2]), 0);
+    sendbatch_run(b, on_done);
+    assert_int_equal(answers[2].res, -EAGAIN);
+    size_t got = 0;
+    char *r = malloc(big);
+    for (;;) {
+        ssize_t n = read(sv[0][1], r + got, big - got);
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    assert_int_equal(got, (size_t)answers[0].res);
+    assert_memory_equal(r, p, got);
+    free(r);
+    free(p);
+    unpair(sv, 2);
+    sendbatch_free(b);
+}
+
+static void a_closed_peer_is_an_error_not_a_signal(void **state)
+{
+    (void)state;
+    struct sendbatch *b = batch_or_skip(4);
+    if (!b)
+        return;
+    int sv[2][2];
+    pairs(sv, 2);
+    close(sv[0][1]);
+    sv[0][1] = -1;
+    nanswers = 0;
+    assert_int_equal(sendbatch_add(b, sv[0][0], "lost", 4, &answers[0]), 0);
+    assert_int_equal(sendbatch_add(b, sv[1][0], "kept", 4, &answers[1]), 0);
+    sendbatch_run(b, on_done); /* a SIGPIPE would end the test here */
+    assert_int_equal(answers[0].res, -EPIPE);
+    assert_int_equal(answers[1].res, 4);
+    unpair(sv, 2);
+    sendbatch_free(b);
+}
+
+static void an_empty_run_does_nothing(void **state)
+{
+    (void)state;
+    struct sendbatch *b = batch_or_skip(4);
+    if (!b)
+        return;
+    nanswers = 0;
+    sendbatch_run(b, on_done);
+    assert_int_equal(nanswers, 0);
+    sendbatch_free(b);
+    sendbatch_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(every_byte_arrives_in_order),
+        cmocka_unit_test(a_full_batch_refuses_more),
+        cmocka_unit_test(a_full_socket_takes_what_it_can),
+        cmocka_unit_test(a_closed_peer_is_an_error_not_a_signal),
+        cmocka_unit_test(an_empty_run_does_nothing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
