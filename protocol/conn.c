@@ -368,8 +368,6 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 
 static void on_batch_sent(void *ud, ssize_t res) { client_sent(ud, res); }
 
-#define SENDBATCH_DEPTH 256
-
 /* The replies of every client that read in this loop turn: one alone goes
  * out by itself, two or more in one system call (sendbatch.h) where
  * io_uring can be had. */
@@ -377,12 +375,7 @@ void client_flush_queued(struct worker *w)
 {
     struct client *c = w->flushq;
     w->flushq = NULL;
-    if (c && c->flush_next && !w->batch && !w->nobatch && sendbatch_enabled()) {
-        w->batch = sendbatch_new(SENDBATCH_DEPTH);
-        w->nobatch = !w->batch;
-    }
-    struct sendbatch *b =
-        c && c->flush_next && w->batch && !sendbatch_broken(w->batch) && sendbatch_enabled() ? w->batch : NULL;
+    struct sendbatch *b = sendbatch_for_turn(&w->batch, &w->nobatch, c && c->flush_next);
     while (c) {
         struct client *next = c->flush_next;
         c->flush_queued = 0;

@@ -701,8 +701,6 @@ static void on_batch_sent(void *ud, ssize_t res)
     after_flush(c);
 }
 
-#define SENDBATCH_DEPTH 256
-
 /* Can c's answers go into the batch?  Only a plain send of c->out, with no
  * uv_write in flight (which has to finish first). */
 static int batchable(struct http_conn *c, int *fd)
@@ -721,12 +719,7 @@ static void on_flush_check(uv_check_t *h)
     struct http_conn *c = s->flushq;
     s->flushq = NULL;
     /* one answer goes out by itself; two or more in one system call */
-    if (c && c->flush_next && !s->batch && !s->nobatch && sendbatch_enabled()) {
-        s->batch = sendbatch_new(SENDBATCH_DEPTH);
-        s->nobatch = !s->batch;
-    }
-    struct sendbatch *b =
-        c && c->flush_next && s->batch && !sendbatch_broken(s->batch) && sendbatch_enabled() ? s->batch : NULL;
+    struct sendbatch *b = sendbatch_for_turn(&s->batch, &s->nobatch, c && c->flush_next);
     while (c) {
         struct http_conn *next = c->flush_next;
         int fd;

@@ -17,6 +17,17 @@ static _Atomic int enabled = 1;
 void sendbatch_enable(int on) { enabled = on; }
 int sendbatch_enabled(void) { return enabled; }
 
+struct sendbatch *sendbatch_for_turn(struct sendbatch **slot, int *refused, int many)
+{
+    if (!many || !enabled)
+        return NULL;
+    if (!*slot && !*refused) {
+        *slot = sendbatch_new(SENDBATCH_DEPTH);
+        *refused = !*slot;
+    }
+    return *slot && !sendbatch_broken(*slot) ? *slot : NULL;
+}
+
 #ifdef HAVE_LIBURING
 #include <liburing.h>
 

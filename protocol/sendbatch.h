@@ -27,6 +27,10 @@
 
 struct sendbatch;
 
+/* sends per batch made by sendbatch_for_turn: a fuller turn runs it more
+ * than once */
+#define SENDBATCH_DEPTH 256
+
 /* res: bytes sent (possibly fewer than asked), or -errno (-EAGAIN: none) */
 typedef void sendbatch_done_fn(void *ud, ssize_t res);
 
@@ -39,6 +43,12 @@ int sendbatch_enabled(void);
  * not enabled. */
 struct sendbatch *sendbatch_new(unsigned depth);
 void sendbatch_free(struct sendbatch *b);
+
+/* The batch a loop turn with many (non-zero) sockets to write uses: *slot,
+ * made at the first such turn; NULL when the turn has one socket only, or
+ * io_uring is off, refused (*refused is then set, and it is not asked
+ * again) or broken: the caller then writes one send each. */
+struct sendbatch *sendbatch_for_turn(struct sendbatch **slot, int *refused, int many);
 
 /* Queues a send of len bytes at p on fd; 0, or -1 when the batch is full
  * (run it, then add again).  p must stay valid until sendbatch_run. */

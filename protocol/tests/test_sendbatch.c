@@ -201,6 +201,34 @@ static void an_empty_run_does_nothing(void **state)
     sendbatch_free(NULL);
 }
 
+/* The batch a loop turn uses: none for one socket, the same one turn after
+ * turn, none while io-uring is off, back when it is on again. */
+static void the_turns_batch(void **state)
+{
+    (void)state;
+    struct sendbatch *slot = NULL;
+    int refused = 0;
+    assert_null(sendbatch_for_turn(&slot, &refused, 0));
+    assert_null(slot); /* a turn with one socket makes none */
+    struct sendbatch *b = sendbatch_for_turn(&slot, &refused, 1);
+    if (!b) {
+        assert_true(refused);
+        print_message("io_uring is not available here: callers send one by one\n");
+        assert_null(sendbatch_for_turn(&slot, &refused, 1)); /* and it is not asked again */
+        return;
+    }
+    assert_ptr_equal(b, slot);
+    assert_ptr_equal(sendbatch_for_turn(&slot, &refused, 1), b);
+    sendbatch_enable(0);
+    assert_false(sendbatch_enabled());
+    assert_null(sendbatch_for_turn(&slot, &refused, 1));
+    assert_null(sendbatch_new(4));
+    sendbatch_enable(1);
+    assert_ptr_equal(sendbatch_for_turn(&slot, &refused, 1), b);
+    assert_false(refused);
+    sendbatch_free(slot);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -209,6 +237,7 @@ int main(void)
         cmocka_unit_test(a_full_socket_takes_what_it_can),
         cmocka_unit_test(a_closed_peer_is_an_error_not_a_signal),
         cmocka_unit_test(an_empty_run_does_nothing),
+        cmocka_unit_test(the_turns_batch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
