@@ -63,16 +63,31 @@ static struct sendbatch *batch_or_skip(unsigned depth)
     return b;
 }
 
+/* A batch of depth sends and n socket pairs; NULL (and no sockets) when
+ * io_uring is not available. */
+static struct sendbatch *setup(unsigned depth, int sv[][2], int n)
+{
+    struct sendbatch *b = batch_or_skip(depth);
+    if (b)
+        pairs(sv, n);
+    nanswers = 0;
+    return b;
+}
+
+static void teardown(struct sendbatch *b, int sv[][2], int n)
+{
+    unpair(sv, n);
+    sendbatch_free(b);
+}
+
 static void every_byte_arrives_in_order(void **state)
 {
     (void)state;
-    struct sendbatch *b = batch_or_skip(NS);
+    int sv[NS][2];
+    struct sendbatch *b = setup(NS, sv, NS);
     if (!b)
         return;
-    int sv[NS][2];
-    pairs(sv, NS);
     char msg[NS][32];
-    nanswers = 0;
     for (int i = 0; i < NS; i++) {
         snprintf(msg[i], sizeof msg[i], "+reply %d\r\n", i);
         assert_int_equal(sendbatch_add(b, sv[i][0], msg[i], strlen(msg[i]), &answers[i]), 0);
@@ -98,19 +113,16 @@ static void every_byte_arrives_in_order(void **state)
     char got[8];
     assert_int_equal(read(sv[3][1], got, sizeof got), 5);
     assert_false(sendbatch_broken(b));
-    unpair(sv, NS);
-    sendbatch_free(b);
+    teardown(b, sv, NS);
 }
 
 static void a_full_batch_refuses_more(void **state)
 {
     (void)state;
-    struct sendbatch *b = batch_or_skip(2);
+    int sv[3][2];
+    struct sendbatch *b = setup(2, sv, 3);
     if (!b)
         return;
-    int sv[3][2];
-    pairs(sv, 3);
-    nanswers = 0;
     assert_int_equal(sendbatch_add(b, sv[0][0], "a", 1, &answers[0]), 0);
     assert_int_equal(sendbatch_add(b, sv[1][0], "b", 1, &answers[1]), 0);
     assert_int_equal(sendbatch_add(b, sv[2][0], "c", 1, &answers[2]), -1);
@@ -123,8 +135,7 @@ static void a_full_batch_refuses_more(void **state)
     sendbatch_run(b, on_done);
     assert_int_equal(answers[2].res, 1);
     assert_int_equal(read(sv[2][1], got, sizeof got), 1);
-    unpair(sv, 3);
-    sendbatch_free(b);
+    teardown(b, sv, 3);
 }
 
 /* A socket whose buffer is full takes part or nothing, at once: the count
@@ -132,16 +143,14 @@ static void a_full_batch_refuses_more(void **state)
 static void a_full_socket_takes_what_it_can(void **state)
 {
     (void)state;
-    struct sendbatch *b = batch_or_skip(4);
+    int sv[2][2];
+    struct sendbatch *b = setup(4, sv, 2);
     if (!b)
         return;
-    int sv[2][2];
-    pairs(sv, 2);
     size_t big = 8u << 20;
     char *p = malloc(big);
     for (size_t i = 0; i < big; i++)
         p[i] = (char)(i * 7);
-    nanswers = 0;
     assert_int_equal(sendbatch_add(b, sv[0][0], p, big, &answers[0]), 0);
     assert_int_equal(sendbatch_add(b, sv[1][0], "small", 5, &answers[1]), 0);
     sendbatch_run(b, on_done);
@@ -164,28 +173,24 @@ static void a_full_socket_takes_what_it_can(void **state)
     assert_memory_equal(r, p, got);
     free(r);
     free(p);
-    unpair(sv, 2);
-    sendbatch_free(b);
+    teardown(b, sv, 2);
 }
 
 static void a_closed_peer_is_an_error_not_a_signal(void **state)
 {
     (void)state;
-    struct sendbatch *b = batch_or_skip(4);
+    int sv[2][2];
+    struct sendbatch *b = setup(4, sv, 2);
     if (!b)
         return;
-    int sv[2][2];
-    pairs(sv, 2);
     close(sv[0][1]);
     sv[0][1] = -1;
-    nanswers = 0;
     assert_int_equal(sendbatch_add(b, sv[0][0], "lost", 4, &answers[0]), 0);
     assert_int_equal(sendbatch_add(b, sv[1][0], "kept", 4, &answers[1]), 0);
     sendbatch_run(b, on_done); /* a SIGPIPE would end the test here */
     assert_int_equal(answers[0].res, -EPIPE);
     assert_int_equal(answers[1].res, 4);
-    unpair(sv, 2);
-    sendbatch_free(b);
+    teardown(b, sv, 2);
 }
 
 static void an_empty_run_does_nothing(void **state)
