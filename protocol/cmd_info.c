@@ -31,6 +31,7 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "sendbatch.h"
 #include "server_int.h"
 
 #ifndef OBENTCHI_VERSION
@@ -322,6 +323,11 @@ static void sec_stats(struct info_ctx *x, struct buf *o)
     put_zeros(o, misc);
     put_u64(o, "total_error_replies", t.errors);
     buf_puts(o, "dump_payload_sanitizations:0\r\nio_threaded_reads_processed:0\r\nio_threaded_writes_processed:0\r\n");
+    uint64_t batches, sends;
+    sendbatch_counts(&batches, &sends); /* replies of many sockets in one system call */
+    buf_printf(o, "io_uring:%s\r\n", sendbatch_state());
+    put_u64(o, "io_uring_batches", batches);
+    put_u64(o, "io_uring_batched_sends", sends);
 }
 
 /* A master that never had replicas.  The replication module replaces this

@@ -12,10 +12,18 @@
 #include "base/log.h"
 #include "sendbatch.h"
 
-static _Atomic int enabled = 1;
+static _Atomic int enabled = 1, unavailable;
+static _Atomic uint64_t nbatches, nsends;
 
 void sendbatch_enable(int on) { enabled = on; }
 int sendbatch_enabled(void) { return enabled; }
+const char *sendbatch_state(void) { return !enabled ? "off" : unavailable ? "unavailable" : "on"; }
+
+void sendbatch_counts(uint64_t *batches, uint64_t *sends)
+{
+    *batches = atomic_load_explicit(&nbatches, memory_order_relaxed);
+    *sends = atomic_load_explicit(&nsends, memory_order_relaxed);
+}
 
 struct sendbatch *sendbatch_for_turn(struct sendbatch **slot, int *refused, int many)
 {
@@ -49,8 +57,7 @@ struct sendbatch *sendbatch_new(unsigned depth)
     if (rc == -EINVAL)
         rc = io_uring_queue_init(depth, &b->ring, 0);
     if (rc < 0) {
-        static _Atomic int said;
-        if (!atomic_exchange(&said, 1))
+        if (!atomic_exchange(&unavailable, 1))
             log_info("io_uring is not available: replies go out one send each", "error=\"%s\"", strerror(-rc));
         xfree(b);
         return NULL;
@@ -121,6 +128,8 @@ void sendbatch_run(struct sendbatch *b, sendbatch_done_fn *done)
     }
     unsigned all = b->n;
     b->n = 0;
+    atomic_fetch_add_explicit(&nbatches, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&nsends, all, memory_order_relaxed);
     for (unsigned i = 0; i < all; i++)
         done(b->ud[i], b->res[i]);
 }
@@ -130,6 +139,9 @@ void sendbatch_run(struct sendbatch *b, sendbatch_done_fn *done)
 struct sendbatch *sendbatch_new(unsigned depth)
 {
     (void)depth;
+    if (enabled && !atomic_exchange(&unavailable, 1))
+        log_info("io_uring is not available: replies go out one send each", "error=\"%s\"",
+                 "built without liburing");
     return NULL;
 }
 void sendbatch_free(struct sendbatch *b) { (void)b; }

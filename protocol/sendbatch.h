@@ -23,6 +23,7 @@
 #define OBENTCHI_SENDBATCH_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct sendbatch;
@@ -38,6 +39,11 @@ typedef void sendbatch_done_fn(void *ud, ssize_t res);
  * go back to one send each from their next loop turn (any thread). */
 void sendbatch_enable(int on);
 int sendbatch_enabled(void);
+
+/* For INFO: "on", "off" (io-uring no) or "unavailable" (a ring was
+ * refused); batches run and the sends they carried, process-wide. */
+const char *sendbatch_state(void);
+void sendbatch_counts(uint64_t *batches, uint64_t *sends);
 
 /* A batch of at most depth sends; NULL when io_uring is not available or
  * not enabled. */

@@ -93,7 +93,12 @@ static void every_byte_arrives_in_order(void **state)
         assert_int_equal(sendbatch_add(b, sv[i][0], msg[i], strlen(msg[i]), &answers[i]), 0);
     }
     assert_int_equal(sendbatch_len(b), NS);
+    uint64_t batches0, sends0, batches1, sends1;
+    sendbatch_counts(&batches0, &sends0);
     sendbatch_run(b, on_done);
+    sendbatch_counts(&batches1, &sends1); /* INFO's io_uring_batches, io_uring_batched_sends */
+    assert_int_equal(batches1 - batches0, 1);
+    assert_int_equal(sends1 - sends0, NS);
     assert_int_equal(nanswers, NS);
     assert_int_equal(sendbatch_len(b), 0);
     for (int i = 0; i < NS; i++) {
@@ -218,14 +223,17 @@ static void the_turns_batch(void **state)
     struct sendbatch *b = sendbatch_for_turn(&slot, &refused, 1);
     if (!b) {
         assert_true(refused);
+        assert_string_equal(sendbatch_state(), "unavailable");
         print_message("io_uring is not available here: callers send one by one\n");
         assert_null(sendbatch_for_turn(&slot, &refused, 1)); /* and it is not asked again */
         return;
     }
     assert_ptr_equal(b, slot);
     assert_ptr_equal(sendbatch_for_turn(&slot, &refused, 1), b);
+    assert_string_equal(sendbatch_state(), "on");
     sendbatch_enable(0);
     assert_false(sendbatch_enabled());
+    assert_string_equal(sendbatch_state(), "off");
     assert_null(sendbatch_for_turn(&slot, &refused, 1));
     assert_null(sendbatch_new(4));
     sendbatch_enable(1);

@@ -14,6 +14,8 @@ import time
 
 import pytest
 
+from conftest import parse_info
+
 pytestmark = pytest.mark.obentchi_only  # io-uring is our option
 
 NCLIENTS = 40
@@ -33,6 +35,11 @@ def rings(pid):
 
 def refused(srv):
     return "io_uring is not available" in srv.log_path.read_text(errors="replace")
+
+
+def uring_stats(x):
+    st = parse_info(x.call_parsed("INFO", "stats"))["stats"]
+    return st["io_uring"], int(st["io_uring_batches"]), int(st["io_uring_batched_sends"])
 
 
 def read_exactly(sock, n, deadline):
@@ -91,8 +98,12 @@ def test_bursts_with_io_uring(make_server):
         resp_burst(srv, "u%d" % round_)
         http_burst(srv)
     if refused(srv):
+        assert uring_stats(x)[0] == "unavailable"
         pytest.skip("the kernel refused io_uring here; the one-send path served everything")
     assert rings(srv.proc.pid) >= 1
+    state, batches, sends = uring_stats(x)
+    assert state == "on"
+    assert batches >= 1 and sends >= batches
 
 
 def test_bursts_without_io_uring(make_server):
@@ -104,6 +115,7 @@ def test_bursts_without_io_uring(make_server):
         http_burst(srv)
     assert rings(srv.proc.pid) == 0
     assert not refused(srv)  # it was not refused: it was never asked for
+    assert uring_stats(x) == ("off", 0, 0)
 
 
 def test_switched_at_run_time(make_server):
