@@ -801,18 +801,25 @@ static void expire_one(struct task *t, int64_t uid)
     eng_unlock(&c);
 }
 
+#define SCAN_BUSY_RETRY_MS 50 /* a sweep meeting a busy shard looks again after */
+
 static void task_close_cb(uv_handle_t *h) { xfree(h->data); }
 
 static void expire_step(uv_timer_t *h)
 {
     struct task *t = h->data;
     t->nuids = 0;
-    t->cursor = eng_scan(app_engine(t->s->a), 0, t->cursor, S("session:{u:*}"), ENG_T_HASH, 256, collect_uid, t);
+    /* a shard another thread holds is tried again a little later: the
+     * bot's loop (webhook, /healthz) never waits behind a sweep */
+    int busy;
+    t->cursor = eng_scan_nowait(app_engine(t->s->a), 0, t->cursor, S("session:{u:*}"), ENG_T_HASH, 256, collect_uid,
+                                t, &busy);
     for (int i = 0; i < t->nuids; i++)
         expire_one(t, t->uids[i]);
     t->seen += t->nuids;
-    if (t->cursor != 0 && app_is_master(t->s->a)) {
-        uv_timer_start(&t->step, expire_step, 0, 0); /* next slice on the next loop turn */
+    if ((busy || t->cursor != 0) && app_is_master(t->s->a)) {
+        /* the next slice on the next loop turn */
+        uv_timer_start(&t->step, expire_step, busy ? SCAN_BUSY_RETRY_MS : 0, 0);
         return;
     }
     log_debug("withdrawal conversations scanned", "expired=%lld sessions=%lld", (long long)t->expired,

@@ -258,6 +258,21 @@ void eng_lock_shard(struct eng_ctx *c, int shard)
     lock_mask(c, want);
 }
 
+int eng_trylock_shard(struct eng_ctx *c, int shard)
+{
+    assert(c->nlocked == 0);
+    uint64_t *held = held_of(c->e), bit = 1ULL << (shard % 64);
+    if (!(held[shard / 64] & bit)) {
+        if (pthread_mutex_trylock(&c->e->shards[shard].lock) != 0)
+            return -1;
+        c->locked[shard / 64] = bit;
+        c->nlocked = 1;
+        held[shard / 64] |= bit;
+    }
+    ctx_stamp(c);
+    return 0;
+}
+
 void eng_lock_all(struct eng_ctx *c)
 {
     uint64_t want[ENG_MAX_SHARDS / 64] = {0};

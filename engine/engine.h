@@ -140,6 +140,8 @@ int eng_shard_of(const struct eng *e, const char *key, size_t klen);
 /* Locks the shards of n keys (may be 0), ascending.  Must hold no lock. */
 void eng_lock_keys(struct eng_ctx *c, const struct eng_str *keys, int n);
 void eng_lock_shard(struct eng_ctx *c, int shard);
+/* eng_lock_shard, or -1 at once when another thread holds the shard. */
+int eng_trylock_shard(struct eng_ctx *c, int shard);
 void eng_lock_all(struct eng_ctx *c);
 void eng_unlock(struct eng_ctx *c);
 /* True when key's shard is locked by c. */
@@ -236,6 +238,11 @@ void eng_keys(struct eng_ctx *c, const char *pat, size_t plen, void (*fn)(void *
  * its step).  type < 0 = any.  Returns the next cursor (0 = done). */
 uint64_t eng_scan(struct eng *e, int db, uint64_t cursor, const char *pat, size_t plen, int type, int64_t count,
                   void (*fn)(void *ud, const char *k, size_t n), void *ud);
+/* eng_scan for background sweeps on a loop that must not wait: at a shard
+ * another thread holds it stops and sets *busy, and the cursor returned
+ * (0 included) resumes there, later. */
+uint64_t eng_scan_nowait(struct eng *e, int db, uint64_t cursor, const char *pat, size_t plen, int type,
+                         int64_t count, void (*fn)(void *ud, const char *k, size_t n), void *ud, int *busy);
 /* RANDOMKEY: appends a key to out and returns 1, or 0 when the db is empty.
  * Locks by itself (call with no lock held). */
 int eng_randomkey(struct eng *e, int db, struct buf *out);

@@ -411,8 +411,10 @@ void eng_keys(struct eng_ctx *c, const char *pat, size_t plen, void (*fn)(void *
 /* Cursor layout: the dict cursor of the current shard shifted left by 8, the
  * shard index in the low 8 bits.  0 starts at shard 0 and means "done" when
  * returned. */
-uint64_t eng_scan(struct eng *e, int db, uint64_t cursor, const char *pat, size_t plen, int type, int64_t count,
-                  void (*fn)(void *ud, const char *k, size_t n), void *ud)
+/* busy: NULL waits for each shard's lock (eng_scan); else see
+ * eng_scan_nowait. */
+static uint64_t scan(struct eng *e, int db, uint64_t cursor, const char *pat, size_t plen, int type, int64_t count,
+                     void (*fn)(void *ud, const char *k, size_t n), void *ud, int *busy)
 {
     int shard = (int)(cursor & 0xFF);
     uint64_t dc = cursor >> 8;
@@ -425,7 +427,12 @@ uint64_t eng_scan(struct eng *e, int db, uint64_t cursor, const char *pat, size_
     struct keys_walk w = {&c, pat, plen, !pat || (plen == 1 && pat[0] == '*'), type, fn, ud, 0};
     int64_t visits = 0;
     while (shard < e->cfg.nshards) {
-        eng_lock_shard(&c, shard);
+        if (!busy) {
+            eng_lock_shard(&c, shard);
+        } else if (eng_trylock_shard(&c, shard) < 0) {
+            *busy = 1;
+            return (dc << 8) | (uint64_t)shard;
+        }
         struct dict *d = &e->shards[shard].dbs[db].keys;
         do {
             dc = dict_scan(d, dc, keys_visit, &w);
@@ -439,6 +446,19 @@ uint64_t eng_scan(struct eng *e, int db, uint64_t cursor, const char *pat, size_
             break;
     }
     return shard >= e->cfg.nshards ? 0 : (uint64_t)shard;
+}
+
+uint64_t eng_scan(struct eng *e, int db, uint64_t cursor, const char *pat, size_t plen, int type, int64_t count,
+                  void (*fn)(void *ud, const char *k, size_t n), void *ud)
+{
+    return scan(e, db, cursor, pat, plen, type, count, fn, ud, NULL);
+}
+
+uint64_t eng_scan_nowait(struct eng *e, int db, uint64_t cursor, const char *pat, size_t plen, int type,
+                         int64_t count, void (*fn)(void *ud, const char *k, size_t n), void *ud, int *busy)
+{
+    *busy = 0;
+    return scan(e, db, cursor, pat, plen, type, count, fn, ud, busy);
 }
 
 int eng_randomkey(struct eng *e, int db, struct buf *out)

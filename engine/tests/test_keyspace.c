@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -694,6 +695,86 @@ static void test_scan(void **state)
     free(s);
 }
 
+/* Another thread holding one shard until told to let go. */
+struct holder {
+    int shard;
+    pthread_barrier_t locked, release;
+};
+
+static void *hold_shard(void *arg)
+{
+    struct holder *h = arg;
+    struct eng_ctx c;
+    eng_ctx_init(&c, E, 0);
+    eng_lock_shard(&c, h->shard);
+    pthread_barrier_wait(&h->locked);
+    pthread_barrier_wait(&h->release);
+    eng_unlock(&c);
+    return NULL;
+}
+
+static void test_scan_nowait(void **state)
+{
+    enum { N = 400 };
+    char k[32];
+    int per_shard[NSHARDS] = {0};
+    for (int i = 0; i < N; i++) {
+        snprintf(k, sizeof k, "k%d", i);
+        put(0, k, "v");
+        per_shard[eng_shard_of(E, k, strlen(k))]++;
+    }
+    struct holder h = {.shard = 2};
+    pthread_barrier_init(&h.locked, NULL, 2);
+    pthread_barrier_init(&h.release, NULL, 2);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, hold_shard, &h), 0);
+    pthread_barrier_wait(&h.locked);
+    /* trylock: the held shard is refused at once, another is taken */
+    struct eng_ctx c;
+    eng_ctx_init(&c, E, 0);
+    assert_int_equal(eng_trylock_shard(&c, 2), -1);
+    assert_int_equal(c.nlocked, 0);
+    assert_int_equal(eng_trylock_shard(&c, 1), 0);
+    assert_true(eng__held(E, 1));
+    eng_unlock(&c);
+    assert_false(eng__held(E, 1));
+    /* the scan stops at the held shard (busy), and stays there */
+    struct seen *s = calloc(1, sizeof *s);
+    uint64_t cur = 0;
+    int busy = 0, calls = 0;
+    do {
+        cur = eng_scan_nowait(E, 0, cur, NULL, 0, -1, 1000, mark_key, s, &busy);
+        assert_true(++calls < 100);
+    } while (cur && !busy);
+    assert_true(busy);
+    assert_int_equal((int)(cur & 0xFF), 2);
+    assert_int_equal(s->n, per_shard[0] + per_shard[1]);
+    assert_int_equal(eng_scan_nowait(E, 0, cur, NULL, 0, -1, 1000, mark_key, s, &busy), cur);
+    assert_true(busy);
+    /* let go: the scan resumes where it stopped and sees every key once */
+    pthread_barrier_wait(&h.release);
+    pthread_join(th, NULL);
+    do {
+        cur = eng_scan_nowait(E, 0, cur, NULL, 0, -1, 1000, mark_key, s, &busy);
+        assert_false(busy);
+        assert_true(++calls < 200);
+    } while (cur);
+    assert_int_equal(s->n, N);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(s->mark[i], 1);
+    /* held from the start: busy with cursor 0, which resumes from the start */
+    h.shard = 0;
+    assert_int_equal(pthread_create(&th, NULL, hold_shard, &h), 0);
+    pthread_barrier_wait(&h.locked);
+    assert_int_equal(eng_scan_nowait(E, 0, 0, NULL, 0, -1, 1000, mark_key, s, &busy), 0);
+    assert_true(busy);
+    pthread_barrier_wait(&h.release);
+    pthread_join(th, NULL);
+    pthread_barrier_destroy(&h.locked);
+    pthread_barrier_destroy(&h.release);
+    free(s);
+}
+
 static void test_keys_randomkey_dbsize(void **state)
 {
     struct eng_ctx c;
@@ -965,6 +1046,7 @@ int main(void)
         T(test_active_expiry),
         T(test_cron_shrinks),
         T(test_scan),
+        T(test_scan_nowait),
         T(test_keys_randomkey_dbsize),
         T(test_flush),
         T(test_stats),
