@@ -22,6 +22,7 @@
  * Not here: what an update means (tg_flow.c), sending (tg_send.c). */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -59,6 +60,8 @@ static const struct cfg_option options[] = {
     I("bot-dedupe-window", dedupe_window, "86400", 1, 30 * 86400),
     I("bot-dedupe-max", dedupe_max, "1000000", 0, INT64_MAX),
     I("bot-api-max-inflight", max_inflight, "64", 1, 10000),
+    {.name = "bot-api-senders", .type = CFG_INT, .flags = CFG_IMMUTABLE, .storage = &tg__opt.senders, .dflt = "0",
+     .min = 0, .max = 64},
 };
 
 static void tg_options(struct cfg *c) { cfg_register(c, options, sizeof options / sizeof *options); }
@@ -412,6 +415,17 @@ static const char *sender_stalled(void *ud)
     return t->send && tg_send_beat_age_ms(t->send) > SENDER_STALL_MS ? "bot api sender stalled" : NULL;
 }
 
+/* bot-api-senders, or one per core (at most 8) when 0: the option then
+ * shows the number chosen (CONFIG GET). */
+static int sender_count(void)
+{
+    if (tg__opt.senders <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        tg__opt.senders = n < 1 ? 1 : n > 8 ? 8 : n;
+    }
+    return (int)tg__opt.senders;
+}
+
 static int tg_start(struct app *a, char *err, size_t errlen)
 {
     (void)err, (void)errlen;
@@ -423,7 +437,7 @@ static int tg_start(struct app *a, char *err, size_t errlen)
     uv_timer_init(app_loop(a), &t->prune_timer);
     t->proc_timer.data = t->prune_timer.data = t;
     uv_timer_start(&t->prune_timer, on_prune, 10000, 10000);
-    t->send = tg_send_new(a);
+    t->send = tg_send_new(a, sender_count());
     tg__set_outbox_wake(outbox_wake, t);
     if (app_http(a))
         http_route(app_http(a), "POST", "/telegram/webhook", on_webhook, t);

@@ -76,6 +76,7 @@ struct tg_opts {
     int64_t dedupe_window;               /* bot-dedupe-window, seconds */
     int64_t dedupe_max;                  /* bot-dedupe-max, update ids kept */
     int64_t max_inflight;                /* bot-api-max-inflight */
+    int64_t senders;                     /* bot-api-senders (0: one per core) */
 };
 extern struct tg_opts tg__opt;
 /* Sets defaults usable without a configuration (unit tests). */

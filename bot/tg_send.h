@@ -9,14 +9,15 @@
 struct app;
 struct tg_send;
 
-/* On the loop, after the app's client exists. */
-struct tg_send *tg_send_new(struct app *a);
+/* On the loop, after the app's client exists: nsenders threads, each
+ * sending for its share of the chats. */
+struct tg_send *tg_send_new(struct app *a, int nsenders);
 /* chat has something in its outbox (loop thread). */
 void tg_send_wake(struct tg_send *s, int64_t chat);
 /* Closes the timer; the state goes once no request is in flight. */
 void tg_send_free(struct tg_send *s);
-/* Milliseconds since the sender thread's heartbeat timer last ran (any
- * thread). */
+/* Milliseconds since the stalest sender thread's heartbeat timer last ran
+ * (any thread). */
 int64_t tg_send_beat_age_ms(struct tg_send *s);
 /* Prometheus families of the sender. */
 void tg_send_metrics(struct tg_send *s, struct buf *out);

@@ -12,6 +12,7 @@ honoured, 5xx retried, per-chat and global rate limits under a burst, and
 the outbox surviving a Bot API outage."""
 import http.client
 import json
+import os
 import subprocess
 import threading
 import sys
@@ -289,9 +290,77 @@ def window_max(times, width=1.0):
     return best
 
 
+def sender_of(chat, n):
+    """The sender thread (of bot-api-senders n) that owns chat: as tg_send.c
+    splits them."""
+    return ((chat * 0x9E3779B97F4A7C15) % 2 ** 64 >> 32) % n
+
+
+def sender_threads(pid):
+    names = []
+    for task in Path("/proc/%d/task" % pid).iterdir():
+        try:
+            names.append((task / "comm").read_text().strip())
+        except OSError:
+            pass  # a thread that just ended
+    return sorted(n for n in names if n.startswith("tg-send-"))
+
+
+def test_senders_option(make_bot):
+    """bot-api-senders: that many sender threads, named; fixed at start."""
+    bot = make_bot(**{"bot-api-senders": 3})
+    assert sender_threads(bot.srv.pid) == ["tg-send-0", "tg-send-1", "tg-send-2"]
+    assert bot.r.config_get("bot-api-senders") == {"bot-api-senders": "3"}
+    with pytest.raises(Exception, match="bot-api-senders"):
+        bot.r.config_set("bot-api-senders", "2")
+    # chats of every sender answered
+    chats = [300 + i for i in range(12)]
+    assert {sender_of(c, 3) for c in chats} == {0, 1, 2}
+    for uid in chats:
+        bot.say(uid, "/help")
+    for uid in chats:
+        bot.wait_text(uid, "/balance")
+    # 0 (the default): one per core, shown as the number chosen
+    dflt = make_bot()
+    n = int(dflt.r.config_get("bot-api-senders")["bot-api-senders"])
+    assert n == min(max(os.cpu_count(), 1), 8)
+    assert len(sender_threads(dflt.srv.pid)) == n
+
+
+def test_senders_option_refused(make_server):
+    for bad in ("-1", "65", "x"):
+        srv = make_server(start=False, save="", **{"bot-api-senders": bad})
+        srv.expect_failure = True
+        proc = srv.spawn()
+        proc.wait(20)
+        assert proc.returncode != 0
+        assert "bot-api-senders" in srv.output() + srv.log(), (bad, srv.output()[-500:])
+
+
+def test_retry_after_pauses_every_sender(make_bot):
+    """A 429 pauses the bot, not one thread: a chat of another sender waits
+    out retry_after too."""
+    bot = make_bot(**{"bot-api-senders": 4})
+    a = 51
+    b = next(c for c in range(52, 200) if sender_of(c, 4) != sender_of(a, 4))
+    bot.api.retry_after = 2
+    bot.api.force_429[a] = 1
+    bot.say(a, "/start")
+    bot.wait_calls(1, chat=a, status=429)
+    bot.say(b, "/start")
+    bot.wait_text(b, "Welcome", timeout=10)
+    bot.wait_text(a, "Welcome", timeout=10)
+    t429 = bot.api.sent("sendMessage", a)[0].time
+    others = [c for c in bot.api.sent() if c.status != 429]
+    assert others and min(c.time for c in others) - t429 >= 1.9, (t429, others)
+
+
 @pytest.mark.slow
-def test_rate_limits_under_burst(make_bot):
-    bot = make_bot(**{"bot-rate-chat": 2, "bot-rate-global": 20})
+@pytest.mark.parametrize("senders", [1, 4])
+def test_rate_limits_under_burst(make_bot, senders):
+    """Both limits hold whatever the number of sender threads: the global
+    bucket is the bot's, a chat stays with one sender."""
+    bot = make_bot(**{"bot-rate-chat": 2, "bot-rate-global": 20, "bot-api-senders": senders})
     bot.api.chat_rate = 2
     bot.api.global_rate = 20
     # one chat: 6 updates at once -> replies at most 2/s, in order
@@ -395,8 +464,11 @@ def test_webhook_json_depth(make_bot):
 def test_healthz_names_a_stalled_sender(make_bot):
     """The Bot API sender's thread stuck (here: waiting for chat 91's shard
     lock, which DEBUG SLEEP-LOCKED holds on a RESP worker) turns /healthz to
-    503 naming both, and back to 200 after; nothing queued is lost."""
-    bot = make_bot(**{"shards": 64, "io-threads": 2, "bot-rate-chat": 1})
+    503 naming both, and back to 200 after; nothing queued is lost.  The
+    withdrawal sweep runs every second meanwhile: it meets the held shard
+    and steps around it instead of stopping the bot's loop, which serves
+    /healthz."""
+    bot = make_bot(**{"shards": 64, "io-threads": 2, "bot-rate-chat": 1, "sched-expire-withdrawals": "every 1 s"})
 
     def healthz():
         conn = http.client.HTTPConnection("127.0.0.1", bot.port, timeout=10)
