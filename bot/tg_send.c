@@ -728,7 +728,8 @@ static void sender_free(struct sender *w)
 
 void tg_send_wake(struct tg_send *s, int64_t chat)
 {
-    struct sender *w = &s->w[s->n > 1 ? (chat_hash(chat) >> 32) % (uint64_t)s->n : 0];
+    /* the hash's top bits: the chat table's slots take its middle ones */
+    struct sender *w = &s->w[s->n > 1 ? (chat_hash(chat) >> 48) % (uint64_t)s->n : 0];
     pthread_mutex_lock(&w->lock);
     if (w->wlen == w->wcap) {
         w->wcap = w->wcap ? w->wcap * 2 : 256;

@@ -293,7 +293,7 @@ def window_max(times, width=1.0):
 def sender_of(chat, n):
     """The sender thread (of bot-api-senders n) that owns chat: as tg_send.c
     splits them."""
-    return ((chat * 0x9E3779B97F4A7C15) % 2 ** 64 >> 32) % n
+    return ((chat * 0x9E3779B97F4A7C15) % 2 ** 64 >> 48) % n
 
 
 def sender_threads(pid):
