@@ -137,7 +137,6 @@ struct send_req {
     int64_t chat;
     uint64_t tag; /* tg_outbox_entry_tag() of the entry sent */
     int method;
-    int bulk;
 };
 
 static int method_index(const char *m)
@@ -478,6 +477,9 @@ static const char *method_url(struct sender *w, const char *method)
     return w->url.p;
 }
 
+/* Offline mode (no bot-token): calls are logged and taken off as sent. */
+static int offline(const struct sender *w) { return !tg__opt.token || !*tg__opt.token || !w->hc; }
+
 /* Sends ch's head call (its turn has come), peeked into entry (found: one
  * was there).  0 sent (or dropped), 1 it must wait (*wait_ms: for the bulk
  * bucket, or a failed start), -1 nothing left. */
@@ -496,7 +498,7 @@ static int send_head(struct sender *w, struct chat *ch, int found, struct buf *e
     }
     int bulk = (e.flags & BOT_OUT_BULK) != 0;
     int method = method_index(e.method);
-    if (!tg__opt.token || !*tg__opt.token || !w->hc) {
+    if (offline(w)) {
         log_info("bot api call (offline)", "method=%s chat=%lld", e.method, (long long)ch->id);
         with_chat_lock(w, ch->id, do_pop, &tag);
         s->calls[method][ST_OFFLINE]++;
@@ -508,7 +510,7 @@ static int send_head(struct sender *w, struct chat *ch, int found, struct buf *e
         return 1;
     }
     struct send_req *q = xmalloc(sizeof *q);
-    *q = (struct send_req){.w = w, .chat = ch->id, .tag = tag, .method = method, .bulk = bulk};
+    *q = (struct send_req){.w = w, .chat = ch->id, .tag = tag, .method = method};
     static const char *const headers[] = {"Content-Type: application/json", NULL};
     /* httpc copies the URL and the body: both may be reused right away */
     struct httpc_request req = {.method = "POST", .url = method_url(w, e.method), .headers = headers,
@@ -527,6 +529,16 @@ static int send_head(struct sender *w, struct chat *ch, int found, struct buf *e
     return 0;
 }
 
+/* Appends ch to a turn's line of chats that must wait (queued: they go
+ * back to the FIFO's front at the turn's end); returns the new tail. */
+static struct chat **wait_line(struct chat **tail, struct chat *ch)
+{
+    ch->queued = 1;
+    ch->next = NULL;
+    *tail = ch;
+    return &ch->next;
+}
+
 /* One turn over the chats in line. */
 static void on_timer(uv_timer_t *t)
 {
@@ -540,7 +552,7 @@ static void on_timer(uv_timer_t *t)
         w->last_gc = now;
         tab_rebuild(w, w->cap, now);
     }
-    int offline = !tg__opt.token || !*tg__opt.token || !w->hc;
+    int off = offline(w);
     int64_t rate = tg__opt.rate_global;
     flush_pops(w); /* a head a reply finished must not be peeked again */
     struct buf scratch = BUF_INIT;
@@ -552,7 +564,7 @@ static void on_timer(uv_timer_t *t)
          * allow now: global tokens are taken for the whole batch, and
          * those its calls did not spend go back. */
         int limit = BATCH, granted = 0;
-        if (!offline) {
+        if (!off) {
             int64_t pause = atomic_load(&s->pause_until);
             if (now < pause) {
                 due = pause < due ? pause : due;
@@ -579,10 +591,10 @@ static void on_timer(uv_timer_t *t)
             fifo_pop(w);
             if (ch->inflight)
                 continue; /* its reply puts it back */
-            if (!offline && ch->next_ms > now) {
+            if (!off && ch->next_ms > now) {
                 s->waits[W_CHAT]++;
                 due = ch->next_ms < due ? ch->next_ms : due;
-                ch->queued = 1, ch->next = NULL, *wtail = ch, wtail = &ch->next;
+                wtail = wait_line(wtail, ch);
                 continue;
             }
             batch[nb++] = ch;
@@ -595,7 +607,7 @@ static void on_timer(uv_timer_t *t)
             int rc = send_head(w, ch, w->found[i], &w->peeked[i], &scratch, now, &wait);
             if (rc == 1) {
                 due = now + wait < due ? now + wait : due;
-                ch->queued = 1, ch->next = NULL, *wtail = ch, wtail = &ch->next;
+                wtail = wait_line(wtail, ch);
             } else if (rc == 0 && !ch->inflight) {
                 fifo_push(w, ch); /* offline or dropped: next call in a later round */
             }
@@ -617,7 +629,7 @@ static void on_timer(uv_timer_t *t)
     }
     if (budget <= 0 && w->head)
         due = now;
-    else if (w->head && due == INT64_MAX && w->inflight < inflight_cap(w) && offline)
+    else if (w->head && due == INT64_MAX && w->inflight < inflight_cap(w) && off)
         due = now;
     if (due != INT64_MAX)
         arm(w, due, now);
