@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <signal.h>
+#include <pthread.h>
 
 #include "base/alloc.h"
 #include "base/config.h"
@@ -38,14 +39,17 @@ struct wiring {
     struct server *srv;
     struct repl *repl;
     struct repl_snap *snap;
-    struct app *app;
+    struct app *app;        /* NULL once freed, under app_lock */
+    pthread_mutex_t app_lock; /* the snapshot thread outlives the bot */
     struct server_repl_ops ops;
 };
 static void set_loading(void *ud, int on)
 {
     struct wiring *w = ud;
     server_set_loading(w->srv, on);
+    pthread_mutex_lock(&w->app_lock);
     app_set_loading(w->app, on);
+    pthread_mutex_unlock(&w->app_lock);
 }
 static uint64_t snap_repl_offset(void *ud) { return repl_offset_of(((struct wiring *)ud)->repl); }
 static void on_role_change(void *ud, int is_master) { app_set_role(((struct wiring *)ud)->app, is_master); }
@@ -144,7 +148,8 @@ int main(int argc, char **argv)
     struct server_repl_ops ops;
     repl_ops(repl, &ops);
     server_set_repl_ops(srv, &ops);
-    struct wiring wiring = {srv, repl, snap, app, ops};
+    struct wiring wiring = {.srv = srv, .repl = repl, .snap = snap, .app = app, .ops = ops,
+                            .app_lock = PTHREAD_MUTEX_INITIALIZER};
     /* The bot: its listener binds here (a port in use stops the start), its
      * parts start on its own thread; it acts only while this node is a master
      * that has loaded its data. */
@@ -172,7 +177,12 @@ int main(int argc, char **argv)
         return 1;
     }
     int rc = server_run(srv); /* stops replication's thread on its way out */
-    app_free(app);        /* the bot first: its parts use the engine and the server */
+    /* the bot first: its parts use the engine and the server.  The snapshot
+     * thread, still running, may say a restore ended: it finds no bot */
+    pthread_mutex_lock(&wiring.app_lock);
+    wiring.app = NULL;
+    pthread_mutex_unlock(&wiring.app_lock);
+    app_free(app);
     repl_snap_free(snap); /* before the engine: its thread may be loading into it */
     server_free(srv);
     repl_free(repl); /* after the server: closing replicas still report to it */
