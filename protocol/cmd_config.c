@@ -159,10 +159,22 @@ static void config_resetstat(struct call *k)
     int ncmds = cmd_id_count(); /* subcommands included */
     for (int i = 0; i < srv->nworkers; i++) {
         struct worker *w = &srv->workers[i];
-        memset(w->cmdstats, 0, sizeof *w->cmdstats * (size_t)ncmds);
-        w->commands = w->conns_received = w->rejected_conns = 0;
-        w->net_in = w->net_out = w->errors = 0;
-        w->ops_sample_cmds = 0;
+        for (int c = 0; c < ncmds; c++) {
+            struct cmd_stat *st = &w->cmdstats[c];
+            STAT_SET(st->calls, 0);
+            STAT_SET(st->usec, 0);
+            STAT_SET(st->rejected, 0);
+            STAT_SET(st->failed, 0);
+            for (int b = 0; b <= CMD_HIST_NB; b++)
+                STAT_SET(st->hist[b], 0);
+        }
+        STAT_SET(w->commands, 0);
+        STAT_SET(w->conns_received, 0);
+        STAT_SET(w->rejected_conns, 0);
+        STAT_SET(w->net_in, 0);
+        STAT_SET(w->net_out, 0);
+        STAT_SET(w->errors, 0);
+        STAT_SET(w->ops_sample_cmds, 0);
     }
     atomic_store(&srv->stat_kills, 0);
     eng_stats_reset(srv->eng);

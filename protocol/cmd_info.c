@@ -154,14 +154,14 @@ static void sum_workers(struct info_ctx *x, struct worker_totals *t)
     memset(t, 0, sizeof *t);
     for (int i = 0; i < x->srv->nworkers; i++) {
         const struct worker *w = &x->srv->workers[i];
-        uint64_t cmds = w->commands, sample = w->ops_sample_cmds;
-        int64_t since = w->ops_sample_ms, span = x->now_ms - since;
+        uint64_t cmds = STAT_GET(w->commands), sample = STAT_GET(w->ops_sample_cmds);
+        int64_t since = STAT_GET(w->ops_sample_ms), span = x->now_ms - since;
         t->commands += cmds;
-        t->conns += w->conns_received;
-        t->rejected += w->rejected_conns;
-        t->net_in += w->net_in;
-        t->net_out += w->net_out;
-        t->errors += w->errors;
+        t->conns += STAT_GET(w->conns_received);
+        t->rejected += STAT_GET(w->rejected_conns);
+        t->net_in += STAT_GET(w->net_in);
+        t->net_out += STAT_GET(w->net_out);
+        t->errors += STAT_GET(w->errors);
         /* the worker's cron samples its counter once a second */
         if (since > 0 && span > 0 && cmds >= sample)
             t->ops += (cmds - sample) * 1000 / (uint64_t)span;
@@ -369,7 +369,10 @@ static void commandstats_of(struct info_ctx *x, const struct cmd_def *c, struct 
     struct cmd_stat s = {0};
     for (int w = 0; w < x->srv->nworkers; w++) {
         const struct cmd_stat *ws = &x->srv->workers[w].cmdstats[c->id];
-        s.calls += ws->calls, s.usec += ws->usec, s.rejected += ws->rejected, s.failed += ws->failed;
+        s.calls += STAT_GET(ws->calls);
+        s.usec += STAT_GET(ws->usec);
+        s.rejected += STAT_GET(ws->rejected);
+        s.failed += STAT_GET(ws->failed);
     }
     if (s.calls || s.rejected || s.failed)
         buf_printf(o, "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,failed_calls=%llu\r\n",

@@ -162,7 +162,7 @@ static void on_write(uv_write_t *req, int status)
         return;
     }
     c->net_out += c->wbuf.len - c->wpos;
-    c->w->net_out += c->wbuf.len - c->wpos;
+    STAT_ADD(c->w->net_out, c->wbuf.len - c->wpos);
     if (c->wbuf.cap > (1u << 20))
         buf_release(&c->wbuf);
     else
@@ -207,7 +207,7 @@ static void client_sent(struct client *c, ssize_t n)
         return;
     if (n == (ssize_t)c->obuf.len) {
         c->net_out += (uint64_t)n;
-        c->w->net_out += (uint64_t)n;
+        STAT_ADD(c->w->net_out, (uint64_t)n);
         if (c->obuf.cap > (1u << 20))
             buf_release(&c->obuf);
         else
@@ -223,7 +223,7 @@ static void client_sent(struct client *c, ssize_t n)
     if (n < 0)
         n = 0;
     c->net_out += (uint64_t)n;
-    c->w->net_out += (uint64_t)n;
+    STAT_ADD(c->w->net_out, (uint64_t)n);
     struct buf t = c->wbuf;
     c->wbuf = c->obuf;
     c->obuf = t;
@@ -345,7 +345,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
     c->qbuf.len += (size_t)nread;
     c->qbuf.p[c->qbuf.len] = '\0';
     c->net_in += (uint64_t)nread;
-    c->w->net_in += (uint64_t)nread;
+    STAT_ADD(c->w->net_in, (uint64_t)nread);
     c->last_ms = clock_wall_ms();
     if (c->flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP))
         return; /* discard input of a client on its way out */
@@ -461,13 +461,13 @@ void conn_accept(uv_stream_t *listener, int status)
         client_close(c);
         return;
     }
-    w->conns_received++;
+    STAT_ADD(w->conns_received, 1);
     if (atomic_fetch_add(&srv->nclients, 1) >= srv->cfg->maxclients) {
         atomic_fetch_sub(&srv->nclients, 1);
         static const char msg[] = "-ERR max number of clients reached\r\n";
         uv_buf_t b = uv_buf_init((char *)msg, sizeof msg - 1);
         uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-        w->rejected_conns++;
+        STAT_ADD(w->rejected_conns, 1);
         client_close(c);
         return;
     }
@@ -482,7 +482,7 @@ void conn_accept(uv_stream_t *listener, int status)
         ss.ss_family = AF_UNSPEC;
     if (refused_by_protected_mode(c, &ss)) {
         atomic_fetch_sub(&srv->nclients, 1);
-        w->rejected_conns++;
+        STAT_ADD(w->rejected_conns, 1);
         c->fd = -1; /* never registered: client_close must not unregister nor count it out again */
         client_close(c);
         return;

@@ -16,9 +16,9 @@
 
 static void reject(struct client *c, struct call *k)
 {
-    c->w->errors++;
+    STAT_ADD(c->w->errors, 1);
     if (k->cmd)
-        c->w->cmdstats[k->cmd->id].rejected++;
+        STAT_ADD(c->w->cmdstats[k->cmd->id].rejected, 1);
     if (c->flags & CL_MULTI)
         c->flags |= CL_DIRTY_EXEC;
 }
@@ -129,12 +129,14 @@ static void account(struct call *k, int64_t dur)
     if (k->cl) {
         struct worker *w = k->cl->w;
         struct cmd_stat *st = &w->cmdstats[k->cmd->id];
-        st->calls++;
-        st->usec += (uint64_t)dur;
-        st->hist[cmd_hist_bucket(dur)]++;
-        if (k->failed)
-            st->failed++, w->errors++;
-        w->commands++;
+        STAT_ADD(st->calls, 1);
+        STAT_ADD(st->usec, (uint64_t)dur);
+        STAT_ADD(st->hist[cmd_hist_bucket(dur)], 1);
+        if (k->failed) {
+            STAT_ADD(st->failed, 1);
+            STAT_ADD(w->errors, 1);
+        }
+        STAT_ADD(w->commands, 1);
     }
     int64_t slower = k->srv->cfg->slowlog_log_slower_than;
     int slow = slower >= 0 && dur >= slower && !(k->cmd->flags & CMD_SKIP_SLOWLOG);

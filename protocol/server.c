@@ -221,8 +221,8 @@ static void on_cron(uv_timer_t *t)
      * (anything else serves right after the push): cheap when none. */
     blocking_serve_ready(srv);
     if (now - w->ops_sample_ms >= 1000) {
-        __atomic_store_n(&w->ops_sample_ms, now, __ATOMIC_RELAXED); /* server_alive reads it on other threads */
-        w->ops_sample_cmds = w->commands;
+        STAT_SET(w->ops_sample_ms, now); /* server_alive and INFO read it on other threads */
+        STAT_SET(w->ops_sample_cmds, w->commands); /* INFO reads it on other threads */
     }
     alloc_note_peak();
 }

@@ -208,6 +208,16 @@ static inline int cmd_hist_bucket(int64_t us)
     return i;
 }
 
+/* A worker's counters (struct worker's, its cmdstats): only that worker adds
+ * to them; INFO and /metrics read them on any thread, CONFIG RESETSTAT
+ * zeroes them from the thread that runs it.  Relaxed atomic loads and
+ * stores, each a plain move on x86-64 and arm64: a reader sees a value a
+ * moment old, never a torn one, and no access is a data race.  An add that
+ * races with a reset may survive it, which a reset tolerates. */
+#define STAT_GET(f) __atomic_load_n(&(f), __ATOMIC_RELAXED)
+#define STAT_SET(f, v) __atomic_store_n(&(f), (v), __ATOMIC_RELAXED)
+#define STAT_ADD(f, n) STAT_SET(f, STAT_GET(f) + (n))
+
 struct cmd_stat {
     uint64_t calls, usec, rejected, failed;
     uint64_t hist[CMD_HIST_NB + 1]; /* durations (cmd_hist_bounds_us) */

@@ -4,9 +4,9 @@
  *
  * Counters are the ones INFO reads: per-worker counts (commands, per-command
  * calls, durations and histograms, connections) summed at scrape time, so
- * the hot path pays one increment in its own worker's memory, never an
- * atomic.  Reads of other workers' counters race benignly (a scrape may see
- * a counter a moment old).  Labels are bounded: databases and commands of
+ * the hot path pays one increment in its own worker's memory, never a locked
+ * instruction (STAT_ADD, server_int.h); a scrape may see a counter a moment
+ * old.  Labels are bounded: databases and commands of
  * the command table only. */
 #include <stdio.h>
 #include <string.h>
@@ -16,8 +16,6 @@
 #include "base/metrics.h"
 #include "server_int.h"
 
-static uint64_t rd(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
-
 /* Per-command totals over every worker, then one histogram family. */
 static void command_metrics(struct server *s, struct buf *out)
 {
@@ -26,12 +24,12 @@ static void command_metrics(struct server *s, struct buf *out)
     for (int w = 0; w < s->nworkers; w++) {
         const struct cmd_stat *st = s->workers[w].cmdstats;
         for (int i = 0; i < ncmds; i++) {
-            sum[i].calls += rd(&st[i].calls);
-            sum[i].usec += rd(&st[i].usec);
-            sum[i].rejected += rd(&st[i].rejected);
-            sum[i].failed += rd(&st[i].failed);
+            sum[i].calls += STAT_GET(st[i].calls);
+            sum[i].usec += STAT_GET(st[i].usec);
+            sum[i].rejected += STAT_GET(st[i].rejected);
+            sum[i].failed += STAT_GET(st[i].failed);
             for (int b = 0; b <= CMD_HIST_NB; b++)
-                sum[i].hist[b] += rd(&st[i].hist[b]);
+                sum[i].hist[b] += STAT_GET(st[i].hist[b]);
         }
     }
     /* names by id: the top-level commands and their subcommands */
@@ -93,8 +91,8 @@ static void client_metrics(struct server *s, struct buf *out)
     }
     pthread_mutex_unlock(&s->clients_lock);
     for (int w = 0; w < s->nworkers; w++) {
-        conns += rd(&s->workers[w].conns_received);
-        rejected += rd(&s->workers[w].rejected_conns);
+        conns += STAT_GET(s->workers[w].conns_received);
+        rejected += STAT_GET(s->workers[w].rejected_conns);
     }
     metrics_family(out, "obentchi_connected_clients", "gauge", "Client connections (replicas not counted).");
     metrics_sample_int(out, "obentchi_connected_clients", NULL, (int64_t)normal);
@@ -159,7 +157,7 @@ int server_alive(struct server *s, int64_t max_age_ms)
 {
     int64_t now = clock_wall_ms();
     for (int w = 0; w < s->nworkers; w++) {
-        int64_t t = __atomic_load_n(&s->workers[w].ops_sample_ms, __ATOMIC_RELAXED);
+        int64_t t = STAT_GET(s->workers[w].ops_sample_ms);
         /* the cron stamps it about once a second (the start time before
          * its first tick) */
         if (now - t > max_age_ms)
