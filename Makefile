@@ -48,7 +48,7 @@ integration: build
 	OBENTCHI_SERVER=$(CURDIR)/$(BUILD)/obentchi-server $(PYTHON) -m pytest -q tests
 
 bench: build
-	$(PYTHON) tools/bench --obentchi $(BUILD)/obentchi-server
+	$(PYTHON) tools/bench --obentchi $(BUILD)/obentchi-server $(BENCH_ARGS)
 
 # Every fuzz target for FUZZ_SECONDS (default 60) each; `make test` replays
 # their corpora instead (suite 'fuzz' of the unit tests).
