@@ -127,6 +127,21 @@ def link_up(srv, master_port):
     return i.get("role") == "slave" and i.get("master_port") == master_port and i.get("master_link_status") == "up"
 
 
+def dump_state(ss, *servers):
+    """Prints what a failed wait needs explained: each Sentinel's view and log
+    tail, each server's INFO replication and log tail."""
+    for s in ss:
+        try:
+            print("sentinel %d replicas: %r" % (s.port, s.replicas()))
+            print("sentinel %d master: %r" % (s.port, s.client().execute_command("SENTINEL", "master", NAME)))
+        except redis.exceptions.RedisError as e:
+            print("sentinel %d: %r" % (s.port, e))
+        print("---- sentinel %d log (tail)\n%s" % (s.port, "\n".join(s.log().splitlines()[-40:])))
+    for srv in servers:
+        print("server %d INFO replication: %r" % (srv.port, role(srv)))
+        print("---- server %d log (tail)\n%s" % (srv.port, "\n".join(srv.log().splitlines()[-40:])))
+
+
 def test_sentinel_discovers_and_fails_over(make_server, sentinels):
     master = make_server(**REPL)
     opts = dict(REPL, replicaof=["127.0.0.1", str(master.port)])
@@ -172,6 +187,10 @@ def test_sentinel_discovers_and_fails_over(make_server, sentinels):
 
     # the old master comes back: Sentinel turns it into a replica of the new one
     old = make_server(port=master.port, **REPL)
-    wait_for(lambda: link_up(old, new.port), timeout=90, what="old master rejoins as a replica")
+    try:
+        wait_for(lambda: link_up(old, new.port), timeout=90, what="old master rejoins as a replica")
+    except AssertionError:
+        dump_state(ss, old, new)
+        raise
     wait_for(lambda: old.client().get("after") == b"failover", timeout=10, what="old master has the new writes")
     assert old.client().dbsize() == nc.dbsize()
