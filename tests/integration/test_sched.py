@@ -267,19 +267,6 @@ def test_exactly_once_across_failover(make_server):
     assert len(late) == 1, ("the missed tick should fire once, late", last, t_promote, d)
 
 
-def wait_quiet(api, quiet_s, timeout):
-    """Waits until the stand-in has answered no call for quiet_s seconds."""
-    deadline = time.monotonic() + timeout
-    last, since = api.count, time.monotonic()
-    while time.monotonic() < deadline:
-        time.sleep(0.05)
-        if api.count != last:
-            last, since = api.count, time.monotonic()
-        elif time.monotonic() - since >= quiet_s:
-            return
-    raise AssertionError("the Bot API stand-in kept getting calls for %.0f s" % timeout)
-
-
 @pytest.mark.slow
 def test_broadcast_10000_resumed_after_sigkill(make_server):
     api = BotApi(token="1:T").start()
@@ -318,7 +305,7 @@ def test_broadcast_10000_resumed_after_sigkill(make_server):
         # (rightly) sends it again after the restart.  Telegram must refuse
         # those too, or it takes a message the snapshot still holds: keep it
         # failing until the stand-in has read and answered the last of them.
-        wait_quiet(api, 2.0, 20)
+        assert api.quiesce(2.0, 20), "the Bot API stand-in kept getting calls for 20 s"
         got_before = len(delivered())
         assert got_before < n, "the broadcast finished before the kill: nothing to resume"
         api.fail_5xx = 0

@@ -27,6 +27,7 @@ prints "botapi listening on http://127.0.0.1:PORT" and serves GET /_stats
 (counts as JSON) and POST /_reset until SIGTERM/SIGINT.
 """
 import argparse
+import contextlib
 import json
 import re
 import signal
@@ -69,6 +70,8 @@ class BotApi:
         self._last_chat = {}
         self._window = []
         self._msg_id = 0
+        self.in_flight = 0  # requests being answered now
+        self.last_activity = time.monotonic()
         api = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -78,11 +81,13 @@ class BotApi:
                 pass
 
             def do_GET(self):
-                self._handle(b"")
+                with api.busy():
+                    self._handle(b"")
 
             def do_POST(self):
-                n = int(self.headers.get("Content-Length") or 0)
-                self._handle(self.rfile.read(n) if n else b"")
+                with api.busy():
+                    n = int(self.headers.get("Content-Length") or 0)
+                    self._handle(self.rfile.read(n) if n else b"")
 
             def _handle(self, body):
                 if self.path == "/_stats":
@@ -207,6 +212,31 @@ class BotApi:
         return {k: v for k, v in self.webhook.items() if k != "secret_token_set"}
 
     # ---- for tests ------------------------------------------------------------
+    @contextlib.contextmanager
+    def busy(self):
+        with self.lock:
+            self.in_flight += 1
+            self.last_activity = time.monotonic()
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+                self.last_activity = time.monotonic()
+
+    def quiesce(self, quiet=0.3, timeout=10.0):
+        """Waits until no request has been in flight for `quiet` seconds, so
+        that what a killed client had already written is answered and
+        recorded before a test counts; False if that took over `timeout`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                idle = self.in_flight == 0 and time.monotonic() - self.last_activity >= quiet
+            if idle:
+                return True
+            time.sleep(0.02)
+        return False
+
     def sent(self, method=None, chat=None, status=None):
         with self.lock:
             return [c for c in self.calls
