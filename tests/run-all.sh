@@ -43,7 +43,7 @@ run_unit() {
 run_integration() {
     echo "== integration tests ($1)"
     junit=$(mktemp)
-    OBENTCHI_SERVER="$top/$1/obentchi-server" $PY -m pytest -q -p no:cacheprovider --junitxml="$junit" tests "$@" || status=1
+    OBENTCHI_SERVER="$top/$1/obentchi-server" $PY -m pytest -q -rfEx -p no:cacheprovider --junitxml="$junit" tests "$@" || status=1
     set -- $($PY - "$junit" <<'PYEOF'
 import sys, xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
