@@ -94,6 +94,33 @@ static void drain(struct worker *w);
 
 static void on_wake(uv_async_t *a) { drain(a->data); }
 
+static void on_spin_idle(uv_idle_t *h) { (void)h; /* only there so that the loop polls without sleeping */ }
+
+/* Keeps the loop from sleeping for busy-poll-us after a turn that served a
+ * client; a turn with nothing to do past that lets it sleep again. */
+static void spin_update(struct worker *w, int worked)
+{
+    int64_t us = w->srv->cfg->busy_poll_us;
+    if (us <= 0 || w->stopping) {
+        if (w->spinning) {
+            w->spinning = 0;
+            uv_idle_stop(&w->spin_idle);
+        }
+        return;
+    }
+    uint64_t now = uv_hrtime();
+    if (worked) {
+        w->spin_until = now + (uint64_t)us * 1000u;
+        if (!w->spinning) {
+            w->spinning = 1;
+            uv_idle_start(&w->spin_idle, on_spin_idle);
+        }
+    } else if (w->spinning && now >= w->spin_until) {
+        w->spinning = 0;
+        uv_idle_stop(&w->spin_idle);
+    }
+}
+
 static void on_self_check(uv_check_t *h)
 {
     struct worker *w = h->data;
@@ -103,7 +130,10 @@ static void on_self_check(uv_check_t *h)
         uv_idle_stop(&w->self_idle);
         drain(w);
     }
+    int worked = w->flushq != NULL;
     client_flush_queued(w);
+    if (worked || w->spinning)
+        spin_update(w, worked);
 }
 
 static void drain(struct worker *w)
@@ -373,6 +403,8 @@ struct server *server_new(struct server_config *sc, struct cfg *conf, const char
         uv_check_start(&w->self_check, on_self_check);
         uv_idle_init(&w->loop, &w->self_idle);
         w->self_idle.data = w;
+        uv_idle_init(&w->loop, &w->spin_idle);
+        w->spin_idle.data = w;
         uv_timer_init(&w->loop, &w->cron);
         w->cron.data = w;
         kt_init(&w->byid);

@@ -44,6 +44,7 @@ struct server_config {
     int64_t slowlog_log_slower_than;
     int64_t slowlog_max_len;
     int64_t busy_reply_threshold;
+    int64_t busy_poll_us; /* keep polling this long after a turn with work before sleeping */
     char *pidfile;
     int appendonly; /* always "no": accepted so Redis config files and tools work */
     int64_t max_multibulk;

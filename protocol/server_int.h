@@ -241,6 +241,12 @@ struct worker {
     uv_check_t self_check;
     uv_idle_t self_idle;
     int self_posted;
+    /* Busy polling (busy-poll-us): after a turn that served clients the loop
+     * polls without sleeping until spin_until, so that a client answering
+     * at once finds the worker awake and its send need not wake a thread. */
+    uv_idle_t spin_idle;
+    int spinning;
+    uint64_t spin_until; /* uv_hrtime() ns */
     /* Clients that read and got replies in this loop iteration: their
      * replies go out together once every readable connection was served
      * (self_check), as Redis writes in beforeSleep, so that a peer

@@ -707,3 +707,42 @@ def test_command_docs(x):
     assert args[0][b"name"] == b"key" and args[0][b"type"] == b"key"
     assert x.call_parsed("COMMAND", "DOCS", "nosuchcmd") == []
     assert x.err("COMMAND", "FOO") == "ERR unknown subcommand 'FOO'. Try COMMAND HELP."
+
+
+# ------------------------------------------------------------ busy polling
+
+
+def cpu_seconds(pid):
+    """utime + stime of a process, all threads, in seconds (from /proc)."""
+    import os
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_busy_poll_spins_after_work_then_sleeps(make_server):
+    """busy-poll-us: after a turn that served a client the worker polls
+    without sleeping for that long (CPU is spent), then sleeps again (an idle
+    server spends none); CONFIG SET 0 turns it off."""
+    srv = make_server(**{"busy-poll-us": "400000"})
+    x = srv.raw()
+    assert config_get(x, "busy-poll-us") == {"busy-poll-us": "400000"}
+    time.sleep(0.6)  # start-up's own turns are behind it
+    c0 = cpu_seconds(srv.pid)
+    assert x.call("PING") == b"+PONG\r\n"
+    time.sleep(0.3)
+    busy = cpu_seconds(srv.pid) - c0
+    time.sleep(0.4)  # the window is over
+    c1 = cpu_seconds(srv.pid)
+    time.sleep(0.6)
+    idle = cpu_seconds(srv.pid) - c1
+    assert idle < 0.06, "an idle server kept spinning: %.2f s of CPU in 0.6 s" % idle
+    assert busy > idle + 0.08, "no polling after a request: %.2f s of CPU in 0.3 s (idle %.2f)" % (busy, idle)
+
+    assert x.call("CONFIG", "SET", "busy-poll-us", "0") == b"+OK\r\n"
+    c2 = cpu_seconds(srv.pid)
+    for _ in range(3):
+        assert x.call("PING") == b"+PONG\r\n"
+    time.sleep(0.3)
+    assert cpu_seconds(srv.pid) - c2 < 0.06, "still polling with busy-poll-us 0"
+    assert x.err("CONFIG", "SET", "busy-poll-us", "-1").startswith("ERR CONFIG SET failed")
