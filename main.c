@@ -132,6 +132,7 @@ int main(int argc, char **argv)
     if (!srv) {
         log_warn("startup failed", "error=\"%s\"", err);
         fprintf(stderr, "%s\n", err);
+        app_free(app);
         return 1;
     }
     if (sc->pidfile && *sc->pidfile) {
@@ -163,6 +164,7 @@ int main(int argc, char **argv)
     if (app_start(app, e, err, sizeof err) < 0) {
         log_warn("startup failed", "error=\"%s\"", err);
         fprintf(stderr, "%s\n", err);
+        app_free(app); /* a port in use is an ordinary failure: leave nothing behind */
         return 1;
     }
     struct repl_snap_env env = {.ud = &wiring, .set_loading = set_loading, .repl_offset = snap_repl_offset};

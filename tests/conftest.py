@@ -427,7 +427,10 @@ class Server:
         elif self._http_port_given():
             self.http_port = int(self.options.get("http-port", self.options.get("http_port")))
         else:
+            # two free_port() calls can name the same port: never the RESP one
             self.http_port = free_port()
+            while self.http_port == self.port:
+                self.http_port = free_port()
 
     def http(self, method, path, body=None, headers=None, timeout=5.0):
         """One HTTP request to the server's listener (a new connection):

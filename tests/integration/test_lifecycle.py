@@ -5,7 +5,7 @@ import signal
 
 import pytest
 
-from conftest import IS_PEER, wait_for
+from conftest import IS_PEER, SANITIZER_PATTERNS, wait_for
 
 
 def test_shutdown_nosave_exits_zero(make_server):
@@ -144,6 +144,32 @@ def test_port_in_use_fails(make_server):
         raise AssertionError("a second server on port %d kept running instead of failing" % first.port)
     assert rc != 0
     assert first.raw().call("PING") == b"+PONG\r\n"
+    assert_no_sanitizer_report(second)
+
+
+def assert_no_sanitizer_report(srv):
+    """A start that fails (a port in use is an ordinary failure) leaves
+    nothing behind: under the sanitizer build, no leak report."""
+    out = srv.output() + srv.log()
+    for pat in SANITIZER_PATTERNS:
+        assert pat not in out, out[out.find(pat) - 200:][:3000]
+
+
+@pytest.mark.obentchi_only
+def test_http_port_in_use_fails_cleanly(make_server):
+    first = make_server()
+    second = make_server(start=False, **{"http-port": first.http_port})
+    second.expect_failure = True
+    second.spawn()
+    try:
+        rc = second.proc.wait(15)
+    except Exception:
+        raise AssertionError("a second server on HTTP port %d kept running instead of failing" % first.http_port)
+    assert rc != 0
+    out = second.output() + second.log()
+    assert "Could not create the HTTP listener on 127.0.0.1:%d: address already in use" % first.http_port in out, out
+    assert first.raw().call("PING") == b"+PONG\r\n"
+    assert_no_sanitizer_report(second)
 
 
 @pytest.mark.obentchi_only
