@@ -273,7 +273,7 @@ static struct cfg_option table[] = {
     OPT_INT("slowlog-log-slower-than", slowlog_log_slower_than, "10000", -1, INT64_MAX, 0, NULL),
     OPT_INT("slowlog-max-len", slowlog_max_len, "128", 0, 1000000, 0, NULL),
     OPT_INT("busy-reply-threshold", busy_reply_threshold, "5000", 0, INT64_MAX, 0, NULL),
-    OPT_INT("busy-poll-us", busy_poll_us, "0", 0, 1000000, 0, NULL),
+    OPT_INT("busy-poll-us", busy_poll_us, "50", 0, 1000000, 0, NULL),
     OPT_STR("pidfile", pidfile, "", CFG_IMMUTABLE, NULL),
     {.name = "notify-keyspace-events", .type = CFG_SPECIAL, .storage = &sc_.notify_keyspace_events, .dflt = "",
      .set = set_notify, .get = get_notify, .apply = apply_notify},

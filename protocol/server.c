@@ -96,12 +96,19 @@ static void on_wake(uv_async_t *a) { drain(a->data); }
 
 static void on_spin_idle(uv_idle_t *h) { (void)h; /* only there so that the loop polls without sleeping */ }
 
+/* Busy polling pays where a few connections wait on each answer before
+ * they send again (one client's round trip: the sleep and the wake-up cost
+ * more than the gap).  With many connections the turns batch their requests
+ * and polling would only fill the gaps between bursts with CPU: past this
+ * many connections on the worker it sleeps at once. */
+#define BUSY_POLL_MAX_CLIENTS 4
+
 /* Keeps the loop from sleeping for busy-poll-us after a turn that served a
  * client; a turn with nothing to do past that lets it sleep again. */
 static void spin_update(struct worker *w, int worked)
 {
     int64_t us = w->srv->cfg->busy_poll_us;
-    if (us <= 0 || w->stopping) {
+    if (us <= 0 || w->stopping || w->nclients > BUSY_POLL_MAX_CLIENTS) {
         if (w->spinning) {
             w->spinning = 0;
             uv_idle_stop(&w->spin_idle);

@@ -723,8 +723,10 @@ def cpu_seconds(pid):
 def test_busy_poll_spins_after_work_then_sleeps(make_server):
     """busy-poll-us: after a turn that served a client the worker polls
     without sleeping for that long (CPU is spent), then sleeps again (an idle
-    server spends none); CONFIG SET 0 turns it off."""
-    srv = make_server(**{"busy-poll-us": "400000"})
+    server spends none); not with more than 4 connections on the worker;
+    CONFIG SET 0 turns it off."""
+    assert config_get(make_server().raw(), "busy-poll-us") == {"busy-poll-us": "50"}
+    srv = make_server(**{"busy-poll-us": "400000", "io-threads": "1"})
     x = srv.raw()
     assert config_get(x, "busy-poll-us") == {"busy-poll-us": "400000"}
     time.sleep(0.6)  # start-up's own turns are behind it
@@ -738,6 +740,20 @@ def test_busy_poll_spins_after_work_then_sleeps(make_server):
     idle = cpu_seconds(srv.pid) - c1
     assert idle < 0.06, "an idle server kept spinning: %.2f s of CPU in 0.6 s" % idle
     assert busy > idle + 0.08, "no polling after a request: %.2f s of CPU in 0.3 s (idle %.2f)" % (busy, idle)
+
+    # past 4 connections on the worker, turns batch their clients: no polling
+    others = [srv.raw() for _ in range(5)]
+    for o in others:
+        assert o.call("PING") == b"+PONG\r\n"
+    time.sleep(0.5)
+    c3 = cpu_seconds(srv.pid)
+    for o in others:
+        assert o.call("PING") == b"+PONG\r\n"
+    time.sleep(0.3)
+    many = cpu_seconds(srv.pid) - c3
+    assert many < 0.06, "polled with 6 connections: %.2f s of CPU in 0.3 s" % many
+    for o in others:
+        o.close()
 
     assert x.call("CONFIG", "SET", "busy-poll-us", "0") == b"+OK\r\n"
     c2 = cpu_seconds(srv.pid)
