@@ -25,7 +25,9 @@ struct worker *worker_current(void) { return current; }
 
 /* ---- mailbox ------------------------------------------------------------- */
 
-static void on_self_idle(uv_idle_t *h) { (void)h; /* only there so that the loop does not sleep */ }
+/* The callback of the idle handles that keep the loop from sleeping: a
+ * message to itself waiting (self_idle), busy polling (spin_idle). */
+static void on_stay_awake(uv_idle_t *h) { (void)h; }
 
 void worker_post(struct worker *w, int kind, uint64_t client_id, const void *data, size_t len)
 {
@@ -47,7 +49,7 @@ void worker_post(struct worker *w, int kind, uint64_t client_id, const void *dat
         uv_async_send(&w->wake);
     } else if (!w->self_posted && !w->stopping) { /* stopping: its handles are closed, server_free frees it */
         w->self_posted = 1;
-        uv_idle_start(&w->self_idle, on_self_idle);
+        uv_idle_start(&w->self_idle, on_stay_awake);
     }
 }
 
@@ -94,8 +96,6 @@ static void drain(struct worker *w);
 
 static void on_wake(uv_async_t *a) { drain(a->data); }
 
-static void on_spin_idle(uv_idle_t *h) { (void)h; /* only there so that the loop polls without sleeping */ }
-
 /* Busy polling pays where a few connections wait on each answer before
  * they send again (one client's round trip: the sleep and the wake-up cost
  * more than the gap).  With many connections the turns batch their requests
@@ -108,22 +108,15 @@ static void on_spin_idle(uv_idle_t *h) { (void)h; /* only there so that the loop
 static void spin_update(struct worker *w, int worked)
 {
     int64_t us = w->srv->cfg->busy_poll_us;
-    if (us <= 0 || w->stopping || w->nclients > BUSY_POLL_MAX_CLIENTS) {
-        if (w->spinning) {
-            w->spinning = 0;
-            uv_idle_stop(&w->spin_idle);
-        }
-        return;
-    }
     uint64_t now = uv_hrtime();
-    if (worked) {
+    if (worked && us > 0 && !w->stopping && w->nclients <= BUSY_POLL_MAX_CLIENTS) {
         w->spin_until = now + (uint64_t)us * 1000u;
         if (!w->spinning) {
             w->spinning = 1;
-            uv_idle_start(&w->spin_idle, on_spin_idle);
+            uv_idle_start(&w->spin_idle, on_stay_awake);
         }
-    } else if (w->spinning && now >= w->spin_until) {
-        w->spinning = 0;
+    } else if (w->spinning && (worked || now >= w->spin_until)) {
+        w->spinning = 0; /* off, stopping, too many connections, or the window is over */
         uv_idle_stop(&w->spin_idle);
     }
 }
