@@ -50,6 +50,16 @@ STOP_TIMEOUT = 10.0
 SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
                       "WARNING: ThreadSanitizer", "ERROR: MemorySanitizer")
 
+def sanitizer_report(text):
+    """The first sanitizer report in a server's output and log, with some
+    context, or None."""
+    for pat in SANITIZER_PATTERNS:
+        i = text.find(pat)
+        if i >= 0:
+            return text[max(0, i - 200):i + 3000]
+    return None
+
+
 # Options redis-server does not know: passed only to obentchi.
 OBENTCHI_ONLY_OPTIONS = {"shards", "io-threads", "http-port", "http-bind", "http-max-body", "http-max-header",
                          "http-idle-timeout", "http-maxclients"}
@@ -597,12 +607,9 @@ class Server:
             problems.append("did not exit within %.0fs of SIGTERM (SIGKILLed)" % STOP_TIMEOUT)
         elif self.returncode != 0:
             problems.append("exit status %s" % self.returncode)
-        text = self.output() + self.log()
-        for pat in SANITIZER_PATTERNS:
-            i = text.find(pat)
-            if i >= 0:
-                problems.append("sanitizer report: %s" % text[max(0, i - 200):i + 3000])
-                break
+        report = sanitizer_report(self.output() + self.log())
+        if report:
+            problems.append("sanitizer report: %s" % report)
         if problems:
             problems.insert(0, "server pid %d (port %s, dir %s):" % (self.proc.pid, self.port, self.dir))
         return problems
