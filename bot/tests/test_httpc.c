@@ -2,8 +2,9 @@
  * (protocol/http.c) on the same loop: GET and POST with headers and body,
  * many requests at once over reused connections, one request after another
  * on one kept connection that the server later drops, the per-request timeout,
- * a refused connection, and cancellation when the client is freed (every
- * request gets exactly one callback).  Every handle closes and the loop
+ * a refused connection, cancellation when the client is freed (every
+ * request gets exactly one callback), methods one after another on a reused
+ * handle, and proxies from the environment.  Every handle closes and the loop
  * closes cleanly. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -11,6 +12,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -301,6 +303,69 @@ static void test_bad_request(void **state)
     assert_int_equal(httpc_inflight(f->hc), 0);
 }
 
+/* One request after another on one reused easy handle: each request's
+ * method, body and headers are its own, none left over from the request
+ * before (a GET after a POST sends no body, a POST after a PUT is a POST). */
+static void test_methods_on_a_reused_handle(void **state)
+{
+    struct fixture *f = *state;
+    char url[128];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/echo/m", f->port);
+    const char *tok[] = {"X-Token: t2", NULL};
+    struct {
+        struct httpc_request req;
+        const char *want;
+    } steps[] = {
+        {{.method = "POST", .url = url, .body = "a=1", .body_len = 3, .headers = tok}, "POST /echo/m token=t2 body=a=1"},
+        {{.method = "GET", .url = url}, "GET /echo/m token=- body="},
+        {{.method = "PUT", .url = url, .body = "b", .body_len = 1}, "PUT /echo/m token=- body=b"},
+        {{.method = "POST", .url = url, .body = "c", .body_len = 1}, "POST /echo/m token=- body=c"},
+        {{.method = "DELETE", .url = url}, "DELETE /echo/m token=- body="},
+        {{.url = url, .headers = tok}, "GET /echo/m token=t2 body="},
+    };
+    for (size_t i = 0; i < sizeof steps / sizeof *steps; i++) {
+        int pending = 1;
+        struct result r = {.pending = &pending, .loop = &f->loop};
+        assert_int_equal(httpc_send(f->hc, &steps[i].req, on_result, &r), 0);
+        run_until_done(f, &pending);
+        assert_int_equal(r.status, 200);
+        assert_string_equal(r.body, steps[i].want);
+    }
+}
+
+/* Proxies come from the environment, as curl reads them, looked up when the
+ * client is made: a request for a host that does not resolve reaches the
+ * proxy (this test's server, which answers the absolute-form request) even
+ * after the variable is gone, and a host in no_proxy is reached directly
+ * although the proxy named refuses connections. */
+static void test_proxy_from_environment(void **state)
+{
+    struct fixture *f = *state;
+    char proxy[64], url[128];
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", f->port);
+    setenv("http_proxy", proxy, 1);
+    struct httpc *via = httpc_new(&f->loop);
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", free_port()); /* nobody listens */
+    setenv("http_proxy", proxy, 1);
+    setenv("no_proxy", "127.0.0.1", 1);
+    struct httpc *direct = httpc_new(&f->loop);
+    unsetenv("http_proxy");
+    unsetenv("no_proxy");
+    int pending = 2;
+    struct result a = {.pending = &pending, .loop = &f->loop}, b = a;
+    assert_int_equal(
+        httpc_send(via, &(struct httpc_request){.url = "http://obentchi-proxy-test.invalid/echo/p"}, on_result, &a), 0);
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/echo/d", f->port);
+    assert_int_equal(httpc_send(direct, &(struct httpc_request){.url = url}, on_result, &b), 0);
+    run_until_done(f, &pending);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.body, "GET /echo/p token=- body=");
+    assert_int_equal(b.status, 200);
+    assert_string_equal(b.body, "GET /echo/d token=- body=");
+    httpc_free(via);
+    httpc_free(direct);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -310,6 +375,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timeout_and_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancel_on_free, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_methods_on_a_reused_handle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_proxy_from_environment, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
