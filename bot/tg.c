@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include <uv.h>
+#include <xxhash.h>
 
 #include "app.h"
 #include "base/alloc.h"
@@ -105,13 +106,7 @@ struct tg {
 
 /* FNV-1a over the update's text: tells the kept decoding belongs to the
  * inbox head taken off (not a security check: the inbox is ours). */
-static uint64_t text_hash(const char *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)p[i]) * 0x100000001b3ull;
-    return h;
-}
+static uint64_t text_hash(const char *p, size_t n) { return XXH3_64bits(p, n); }
 
 /* Queues an update of chat; u (may be NULL) is taken when kept, released
  * otherwise. */
