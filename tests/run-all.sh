@@ -40,10 +40,12 @@ run_unit() {
     passed=$((passed + $1)); failed=$((failed + $2))
 }
 
-run_integration() {
+run_integration() { # BUILD [pytest arguments...]
     echo "== integration tests ($1)"
     junit=$(mktemp)
-    OBENTCHI_SERVER="$top/$1/obentchi-server" $PY -m pytest -q -rfEx -p no:cacheprovider --junitxml="$junit" tests "$@" || status=1
+    server="$top/$1/obentchi-server"
+    shift
+    OBENTCHI_SERVER="$server" $PY -m pytest -q -rfEx -p no:cacheprovider --junitxml="$junit" tests "$@" || status=1
     set -- $($PY - "$junit" <<'PYEOF'
 import sys, xml.etree.ElementTree as ET
 root = ET.parse(sys.argv[1]).getroot()
