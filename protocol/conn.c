@@ -151,6 +151,23 @@ static int over_output_limit(struct client *c)
     return 0;
 }
 
+/* n bytes of c's replies went to the kernel. */
+static void count_sent(struct client *c, uint64_t n)
+{
+    c->net_out += n;
+    STAT_ADD(c->w->net_out, n);
+}
+
+/* An emptied reply buffer: kept for the next replies, unless it grew past
+ * 1 MB for one big reply. */
+static void buf_recycle(struct buf *b)
+{
+    if (b->cap > (1u << 20))
+        buf_release(b);
+    else
+        buf_reset(b);
+}
+
 static void on_write(uv_write_t *req, int status)
 {
     struct client *c = req->data;
@@ -161,12 +178,8 @@ static void on_write(uv_write_t *req, int status)
         client_close(c);
         return;
     }
-    c->net_out += c->wbuf.len - c->wpos;
-    STAT_ADD(c->w->net_out, c->wbuf.len - c->wpos);
-    if (c->wbuf.cap > (1u << 20))
-        buf_release(&c->wbuf);
-    else
-        buf_reset(&c->wbuf);
+    count_sent(c, c->wbuf.len - c->wpos);
+    buf_recycle(&c->wbuf);
     c->wpos = 0;
     client_flush(c);
 }
@@ -206,12 +219,8 @@ static void client_sent(struct client *c, ssize_t n)
     if (c->flags & CL_CLOSING)
         return;
     if (n == (ssize_t)c->obuf.len) {
-        c->net_out += (uint64_t)n;
-        STAT_ADD(c->w->net_out, (uint64_t)n);
-        if (c->obuf.cap > (1u << 20))
-            buf_release(&c->obuf);
-        else
-            buf_reset(&c->obuf);
+        count_sent(c, (uint64_t)n);
+        buf_recycle(&c->obuf);
         if (c->flags & (CL_CLOSE_AFTER_REPLY | CL_CLOSE_ASAP))
             client_close(c);
         return;
@@ -222,8 +231,7 @@ static void client_sent(struct client *c, ssize_t n)
     }
     if (n < 0)
         n = 0;
-    c->net_out += (uint64_t)n;
-    STAT_ADD(c->w->net_out, (uint64_t)n);
+    count_sent(c, (uint64_t)n);
     struct buf t = c->wbuf;
     c->wbuf = c->obuf;
     c->obuf = t;
