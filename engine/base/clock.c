@@ -11,6 +11,7 @@ _Thread_local struct clock__thread clock__tl;
 uint64_t clock__mult;
 uint64_t clock__span;
 
+static uint64_t clock__tight; /* a microsecond in ticks: the longest real read that anchors */
 static pthread_once_t calibrated = PTHREAD_ONCE_INIT;
 
 static int64_t ns_of(clockid_t id)
@@ -94,6 +95,7 @@ static void calibrate(void)
     double per_us = (double)(t1 - t0) * 1000.0 / (double)(n1 - n0);
     if (t1 <= t0 || per_us < 100 || per_us > 100000) /* 0.1 to 100 GHz, or not a clock */
         return;
+    __atomic_store_n(&clock__tight, (uint64_t)per_us, __ATOMIC_RELAXED);
     __atomic_store_n(&clock__span, (uint64_t)(per_us * CLOCK_SPAN_US), __ATOMIC_RELAXED);
     __atomic_store_n(&clock__mult, (uint64_t)(4294967296.0 / per_us), __ATOMIC_RELEASE);
 }
@@ -105,9 +107,15 @@ int64_t clock__read(void)
 {
     pthread_once(&calibrated, calibrate);
 #if defined(__x86_64__)
-    uint64_t tsc = __rdtsc();
+    uint64_t a = __rdtsc();
     int64_t us = ns_of(CLOCK_REALTIME) / 1000;
-    clock__tl.tsc = tsc;
+    uint64_t b = __rdtsc();
+    /* A pair taken across a preemption (or a stolen vCPU) would put every
+     * extrapolation of the span off by that delay: only a tight pair (the
+     * read took at most a microsecond) anchors, at its end, so that an
+     * extrapolation is never ahead of the clock; else the next read is a
+     * real one again. */
+    clock__tl.tsc = b - a <= __atomic_load_n(&clock__tight, __ATOMIC_RELAXED) ? b : 0;
     clock__tl.us = us;
     return us;
 #else

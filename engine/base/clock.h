@@ -10,7 +10,9 @@
  * extrapolates from its last real reading, taken at most CLOCK_SPAN_US ago:
  * the error is the rate's calibration error over that span (well under a
  * microsecond), and a clock step (NTP, settimeofday) shows within it.  A
- * TSC that went backwards, or jumped past the span, means a real reading.
+ * TSC that went backwards, or jumped past the span, means a real reading,
+ * and a real reading anchors only when it took under a microsecond (one
+ * interrupted between its TSC and clock reads would skew the whole span).
  * OBENTCHI_TEST_CLOCK=gettime in the environment turns the TSC path off. */
 #ifndef BASE_CLOCK_H
 #define BASE_CLOCK_H
