@@ -104,7 +104,7 @@ struct tg {
     int closing;
 };
 
-/* FNV-1a over the update's text: tells the kept decoding belongs to the
+/* XXH3 of the update's text: tells the kept decoding belongs to the
  * inbox head taken off (not a security check: the inbox is ours). */
 static uint64_t text_hash(const char *p, size_t n) { return XXH3_64bits(p, n); }
 

@@ -11,7 +11,7 @@ _Thread_local struct clock__thread clock__tl;
 uint64_t clock__mult;
 uint64_t clock__span;
 
-static uint64_t clock__tight; /* a microsecond in ticks: the longest real read that anchors */
+static uint64_t tight; /* a microsecond in ticks: the longest real read that anchors */
 static pthread_once_t calibrated = PTHREAD_ONCE_INIT;
 
 static int64_t ns_of(clockid_t id)
@@ -95,7 +95,7 @@ static void calibrate(void)
     double per_us = (double)(t1 - t0) * 1000.0 / (double)(n1 - n0);
     if (t1 <= t0 || per_us < 100 || per_us > 100000) /* 0.1 to 100 GHz, or not a clock */
         return;
-    __atomic_store_n(&clock__tight, (uint64_t)per_us, __ATOMIC_RELAXED);
+    __atomic_store_n(&tight, (uint64_t)per_us, __ATOMIC_RELAXED);
     __atomic_store_n(&clock__span, (uint64_t)(per_us * CLOCK_SPAN_US), __ATOMIC_RELAXED);
     __atomic_store_n(&clock__mult, (uint64_t)(4294967296.0 / per_us), __ATOMIC_RELEASE);
 }
@@ -115,7 +115,7 @@ int64_t clock__read(void)
      * read took at most a microsecond) anchors, at its end, so that an
      * extrapolation is never ahead of the clock; else the next read is a
      * real one again. */
-    clock__tl.tsc = b - a <= __atomic_load_n(&clock__tight, __ATOMIC_RELAXED) ? b : 0;
+    clock__tl.tsc = b - a <= __atomic_load_n(&tight, __ATOMIC_RELAXED) ? b : 0;
     clock__tl.us = us;
     return us;
 #else
