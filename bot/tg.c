@@ -77,6 +77,7 @@ static const char *const outcome_names[O__N] = {"processed", "ignored", "duplica
  * from the engine. */
 #define KEEP_DECODED 8192
 #define SENDER_STALL_MS 5000 /* as /healthz allows the bot loop */
+#define PROC_WAKE_EVERY 64 /* updates processed between wake-ups of the senders */
 
 /* One recorded update waiting: its chat, and the webhook's decoding of it
  * when kept (has_u), with the length and hash of the text it came from. */
@@ -230,11 +231,20 @@ static void on_proc(uv_timer_t *h)
     if (!app_is_master(t->a))
         return;
     struct buf raw = BUF_INIT;
-    /* Bounded per turn so the listener keeps answering under a burst. */
+    /* Bounded per turn so the listener keeps answering under a burst.  The
+     * senders are woken once per PROC_WAKE_EVERY updates, not per reply. */
+    if (t->send)
+        tg_send_hold(t->send);
     for (int i = 0; i < 1024 && t->rlen; i++) {
         struct pending p = ring_pop(t);
         process_one(t, &p, &raw);
+        if (t->send && i % PROC_WAKE_EVERY == PROC_WAKE_EVERY - 1) {
+            tg_send_release(t->send);
+            tg_send_hold(t->send);
+        }
     }
+    if (t->send)
+        tg_send_release(t->send);
     buf_release(&raw);
     if (t->rlen)
         proc_arm(t);

@@ -14,6 +14,11 @@ struct tg_send;
 struct tg_send *tg_send_new(struct app *a, int nsenders);
 /* chat has something in its outbox (loop thread). */
 void tg_send_wake(struct tg_send *s, int64_t chat);
+/* Between these two, this thread's tg_send_wake() calls queue the chats
+ * but wake each sender once, at the release: a turn that answers many
+ * updates, under their chats' locks, makes no system call there. */
+void tg_send_hold(struct tg_send *s);
+void tg_send_release(struct tg_send *s);
 /* Closes the timer; the state goes once no request is in flight. */
 void tg_send_free(struct tg_send *s);
 /* Milliseconds since the stalest sender thread's heartbeat timer last ran
