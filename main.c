@@ -66,6 +66,17 @@ static void collect_server(void *ud, struct buf *out) { server_metrics(((struct 
 static void collect_repl(void *ud, struct buf *out) { repl_metrics(((struct wiring *)ud)->repl, out); }
 static void collect_snap(void *ud, struct buf *out) { repl_snap_metrics(((struct wiring *)ud)->snap, out); }
 
+/* A start that failed on an ordinary error (a port in use, a bad option):
+ * said in the log and on stderr, and nothing of the bot left behind (the
+ * sanitizer builds check that). */
+static int start_failed(struct app *app, const char *err)
+{
+    log_warn("startup failed", "error=\"%s\"", err);
+    fprintf(stderr, "%s\n", err);
+    app_free(app);
+    return 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -129,12 +140,8 @@ int main(int argc, char **argv)
     if (server_register_commands(cmds, ncmds, err, sizeof err) == 0 &&
         (nbot == 0 || server_register_commands(bot_cmds, nbot, err, sizeof err) == 0))
         srv = server_new(sc, conf, conf_path, e, err, sizeof err);
-    if (!srv) {
-        log_warn("startup failed", "error=\"%s\"", err);
-        fprintf(stderr, "%s\n", err);
-        app_free(app);
-        return 1;
-    }
+    if (!srv)
+        return start_failed(app, err);
     if (sc->pidfile && *sc->pidfile) {
         FILE *f = fopen(sc->pidfile, "w");
         if (f) {
@@ -161,12 +168,8 @@ int main(int argc, char **argv)
     app_add_collector(app, collect_snap, &wiring);
     app_set_role(app, !(rc_repl->master_host && *rc_repl->master_host));
     app_set_loading(app, 1); /* until the snapshot thread says whether it restores: no 200 from /readyz before */
-    if (app_start(app, e, err, sizeof err) < 0) {
-        log_warn("startup failed", "error=\"%s\"", err);
-        fprintf(stderr, "%s\n", err);
-        app_free(app); /* a port in use is an ordinary failure: leave nothing behind */
-        return 1;
-    }
+    if (app_start(app, e, err, sizeof err) < 0)
+        return start_failed(app, err);
     struct repl_snap_env env = {.ud = &wiring, .set_loading = set_loading, .repl_offset = snap_repl_offset};
     if (repl_snap_start(snap, &env) < 0) {
         log_warn("startup failed", "error=\"cannot start the snapshot thread\"");
