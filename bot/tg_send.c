@@ -9,14 +9,15 @@
  *
  * The app's loop and a sender share only what tg_send_wake() hands over
  * (chat ids, under the sender's mutex, with one uv_async wake-up for a
- * batch; while the app's loop processes updates it holds the wake-ups,
- * tg_send_hold(), and sends them every 64 updates: they are called under
- * the chats' locks, and a sender woken per reply also took more turns for
- * fewer calls: 0.35 context switches per reply instead of 0.5-0.6 under
- * tools/bench-webhook) and the engine (through its locks, as every thread).  The senders
- * share the bot-wide limits (the token buckets, under the shared mutex; a
- * 429's pause, an atomic) and the counters behind tg_send_metrics()
- * (atomics, and the latency histogram under the shared mutex).
+ * batch) and the engine (through its locks, as every thread).  While the
+ * app's loop processes updates it holds the wake-ups (tg_send_hold) and
+ * sends them every 64 updates: they are asked for under the chats' locks,
+ * and a sender woken per reply took more turns for fewer calls (0.35
+ * context switches per reply instead of 0.5-0.6 under tools/bench-webhook).
+ * The senders share the bot-wide limits (the token buckets, under the
+ * shared mutex; a 429's pause, an atomic) and the counters behind
+ * tg_send_metrics() (atomics, and the latency histogram under the shared
+ * mutex).
  *
  * Each sender keeps its chats with pending calls in a FIFO; each turn walks
  * it and sends the head call of every chat whose turn has come, within
