@@ -82,7 +82,7 @@ struct httpc {
     int ninflight;
     struct hsock **byfd; /* fd -> its socket (idle ones included): every one we watch */
     int nbyfd;
-    struct hreq *spare[HTTPC_SPARE]; /* finished, reset, for reuse */
+    struct hreq *spare[HTTPC_SPARE]; /* finished, kept whole for reuse */
     int nspare;
     char *proxy_http, *proxy_https, *noproxy; /* from the environment, read at httpc_new() */
     int open_handles; /* timer + polls: the struct goes when the last closes */

@@ -158,16 +158,6 @@ static void count_sent(struct client *c, uint64_t n)
     STAT_ADD(c->w->net_out, n);
 }
 
-/* An emptied reply buffer: kept for the next replies, unless it grew past
- * 1 MB for one big reply. */
-static void buf_recycle(struct buf *b)
-{
-    if (b->cap > (1u << 20))
-        buf_release(b);
-    else
-        buf_reset(b);
-}
-
 static void on_write(uv_write_t *req, int status)
 {
     struct client *c = req->data;
@@ -323,9 +313,7 @@ void client_process_input(struct client *c)
     /* Compact: move the unparsed tail to the front. */
     if (c->qpos == c->qbuf.len) {
         c->qpos = 0;
-        buf_reset(&c->qbuf);
-        if (c->qbuf.cap > (1u << 20))
-            buf_release(&c->qbuf);
+        buf_recycle(&c->qbuf);
     } else if (c->qpos > 0 && !(c->flags & CL_PAUSED)) {
         buf_consume(&c->qbuf, c->qpos);
         c->qpos = 0;

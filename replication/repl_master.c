@@ -267,8 +267,7 @@ void repl__journal(void *ud, int db, int argc, const struct eng_str *argv)
         repl__feed_locked(r, tl.one.p, tl.one.len);
     }
     pthread_mutex_unlock(&r->mu);
-    if (tl.one.cap > (1u << 20))
-        buf_release(&tl.one);
+    buf_recycle(&tl.one);
 }
 
 /* ---- PSYNC --------------------------------------------------------------------- */

@@ -42,6 +42,16 @@ static inline void buf_reset(struct buf *b)
     if (b->p)
         b->p[0] = '\0';
 }
+/* Emptied for reuse: the capacity is kept for the next contents, unless it
+ * grew past BUF_RECYCLE_MAX (one big request or reply), then freed. */
+#define BUF_RECYCLE_MAX (1u << 20)
+static inline void buf_recycle(struct buf *b)
+{
+    if (b->cap > BUF_RECYCLE_MAX)
+        buf_release(b);
+    else
+        buf_reset(b);
+}
 /* Give up the bytes to the caller (free with xfree); the buffer is empty after. */
 char *buf_detach(struct buf *b, size_t *len);
 
