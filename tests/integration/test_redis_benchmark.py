@@ -1,9 +1,12 @@
 """redis-benchmark 7.0 against the server: short runs that must end cleanly."""
 import csv
 import io
+import re
 import subprocess
 
-from conftest import REDIS_BENCHMARK, parse_info, parse_kv
+import pytest
+
+from conftest import IS_PEER, OBENTCHI_SERVER, REDIS_BENCHMARK, REDIS_SERVER, REPO, parse_info, parse_kv
 
 TESTS = "set,get,incr,mset,ping"
 
@@ -67,3 +70,34 @@ def test_benchmark_with_password(make_server):
     srv = make_server(requirepass="benchpw")
     p = bench(srv, "-a", "benchpw", "-n", 2000, "-c", 5, "-t", "set,get", "-q")
     check_clean(p)
+
+
+def test_bench_tool_with_control():
+    """tools/bench, the tool behind the closing notes' ratios, in a tiny
+    run: both tables and the memory section come out, and --control adds
+    a third server whose row of ratios is read from real runs."""
+    if IS_PEER:
+        pytest.skip("compares obentchi with Redis")
+    argv = ["/usr/bin/python3", str(REPO / "tools" / "bench"), "--obentchi", OBENTCHI_SERVER, "--redis", REDIS_SERVER,
+            "-n", "2000", "--rounds", "2", "--tests", "PING_MBULK,SET", "--points", "5:1", "--memory-keys", "2000",
+            "--control"]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
+    out = p.stdout
+    # every server ran every test in both rounds
+    for rnd in (1, 2):
+        for test in ("PING_MBULK", "SET"):
+            for label in ("obentchi", "redis", "control"):
+                assert re.search(r"round %d  %s +c5 P1 +%s +\d+ ops/s" % (rnd, test, label), out), out
+    results = out.split("== results")[1]
+    control = out.split("== control")[1]
+    for test in ("PING_MBULK", "SET"):
+        row = re.search(r"^%s +c5 P1 +(\d+) +(\d+) +([\d.]+) " % test, results, re.M)
+        assert row and int(row.group(1)) > 0 and int(row.group(2)) > 0, results
+        # ops, p99 and cpu: A/B and B'/B each as median [lowest-highest]
+        cells = re.findall(r"([\d.]+) \[([\d.]+)-([\d.]+)\]", re.search(r"^%s .*$" % test, control, re.M).group(0))
+        assert len(cells) == 6, control
+        for med, lo, hi in cells:
+            assert float(lo) <= float(med) <= float(hi), control
+        assert re.search(r"^%s .*(above B'/B|>= 1\.0|parity|below)$" % test, control, re.M), control
+    assert re.search(r"^used_memory +\S+ +\S+ +[\d.]+$", out, re.M), out
