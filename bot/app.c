@@ -23,6 +23,7 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "beat.h"
 #include "http.h"
 #include "httpc.h"
 #include "parts.h"
@@ -55,7 +56,7 @@ struct app {
     uv_thread_t thread;
     int thread_started;
     uv_async_t wake;
-    uv_timer_t beat;
+    struct beat beat;           /* the loop's heartbeat, read by any thread */
     struct http_server *http;
     struct httpc *httpc;
     /* set by any thread, acted on by the loop */
@@ -63,7 +64,6 @@ struct app {
     _Atomic int want_master;    /* the role replication last told */
     _Atomic int loading;
     _Atomic int stop_asked;
-    _Atomic int64_t beat_ms;    /* the loop's heartbeat (monotonic ms) */
     /* start hand-shake */
     uv_sem_t started;
     int start_rc;
@@ -122,12 +122,6 @@ const struct app_health_env *app_health_env(const struct app *a) { return &a->he
 
 /* ---- the loop thread ----------------------------------------------------- */
 
-static void on_beat(uv_timer_t *t)
-{
-    struct app *a = t->data;
-    atomic_store(&a->beat_ms, clock_mono_ms());
-}
-
 static void stop_on_loop(struct app *a)
 {
     for (int i = a->nstarted - 1; i >= 0; i--)
@@ -137,7 +131,7 @@ static void stop_on_loop(struct app *a)
     http_server_close(a->http);
     httpc_free(a->httpc);
     a->httpc = NULL;
-    uv_close((uv_handle_t *)&a->beat, NULL);
+    beat_close(&a->beat);
     uv_close((uv_handle_t *)&a->wake, NULL);
 }
 
@@ -185,7 +179,7 @@ static void app_thread(void *arg)
     int ok = a->start_rc == 0;
     uv_sem_post(&a->started); /* a may not be touched by main until then */
     if (ok) {
-        atomic_store(&a->beat_ms, clock_mono_ms());
+        beat_now(&a->beat);
         /* a role told before the loop ran */
         apply_role(a);
     }
@@ -208,9 +202,7 @@ int app_start(struct app *a, struct eng *e, char *err, size_t errlen)
     a->httpc = httpc_new(&a->loop);
     uv_async_init(&a->loop, &a->wake, on_wake);
     a->wake.data = a;
-    uv_timer_init(&a->loop, &a->beat);
-    a->beat.data = a;
-    uv_timer_start(&a->beat, on_beat, 1000, 1000);
+    beat_init(&a->beat, &a->loop);
     uv_sem_init(&a->started, 0);
     if (uv_thread_create(&a->thread, app_thread, a) < 0) {
         snprintf(err, errlen, "bot: cannot start its thread");
@@ -238,7 +230,7 @@ fail_handles:
     http_server_close(a->http);
     httpc_free(a->httpc);
     a->httpc = NULL;
-    uv_close((uv_handle_t *)&a->beat, NULL);
+    beat_close(&a->beat);
     uv_close((uv_handle_t *)&a->wake, NULL);
     uv_run(&a->loop, UV_RUN_DEFAULT);
     http_server_free(a->http);
@@ -313,8 +305,7 @@ int64_t app_start_time_ms(const struct app *a) { return a->start_wall_ms; }
 
 int64_t app_loop_beat_age_ms(const struct app *a)
 {
-    int64_t b = atomic_load(&a->beat_ms);
-    return b ? clock_mono_ms() - b : 0;
+    return beat_age_ms(&a->beat);
 }
 
 void app_on_role(struct app *a, void (*fn)(void *ud, int is_master), void *ud)

@@ -57,9 +57,9 @@
 
 #include "app.h"
 #include "base/alloc.h"
-#include "base/clock.h"
 #include "base/log.h"
 #include "base/metrics.h"
+#include "beat.h"
 #include "engine.h"
 #include "httpc.h"
 #include "keys.h"
@@ -99,8 +99,7 @@ struct sender {
     int wake_pending;
     _Atomic int stop_asked;
     uv_timer_t timer;
-    uv_timer_t beat; /* the thread's heartbeat, for /healthz */
-    _Atomic int64_t beat_ms;
+    struct beat beat; /* the thread's heartbeat, for /healthz */
     int timer_armed;
     int64_t timer_due;
     /* chat table: open addressing on id, rebuilt by gc */
@@ -667,8 +666,7 @@ static void on_async(uv_async_t *h)
         uv_close((uv_handle_t *)&w->timer, NULL);
         uv_check_stop(&w->check);
         uv_close((uv_handle_t *)&w->check, NULL);
-        uv_timer_stop(&w->beat);
-        uv_close((uv_handle_t *)&w->beat, NULL);
+        beat_close(&w->beat);
         httpc_free(w->hc);
         w->hc = NULL;
         uv_close((uv_handle_t *)&w->async, NULL);
@@ -683,12 +681,6 @@ static void on_async(uv_async_t *h)
     for (size_t i = 0; i < n; i++)
         wake_one(w, q[i]);
     xfree(q);
-}
-
-static void on_beat(uv_timer_t *h)
-{
-    struct sender *w = h->data;
-    atomic_store(&w->beat_ms, clock_mono_ms());
 }
 
 static void sender_main(void *arg)
@@ -716,10 +708,8 @@ static void sender_init(struct tg_send *s, struct sender *w, int index)
     uv_check_init(&w->loop, &w->check);
     w->check.data = w;
     uv_check_start(&w->check, on_check);
-    atomic_store(&w->beat_ms, clock_mono_ms());
-    uv_timer_init(&w->loop, &w->beat);
-    w->beat.data = w;
-    uv_timer_start(&w->beat, on_beat, 1000, 1000);
+    beat_init(&w->beat, &w->loop);
+    beat_now(&w->beat);
     w->hc = httpc_new(&w->loop);
 }
 
@@ -808,9 +798,9 @@ struct tg_send *tg_send_new(struct app *a, int nsenders)
 /* The stalest sender's. */
 int64_t tg_send_beat_age_ms(struct tg_send *s)
 {
-    int64_t now = clock_mono_ms(), age = 0;
+    int64_t age = 0;
     for (int i = 0; i < s->n; i++) {
-        int64_t a = now - atomic_load(&s->w[i].beat_ms);
+        int64_t a = beat_age_ms(&s->w[i].beat);
         age = a > age ? a : age;
     }
     return age;
