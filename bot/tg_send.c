@@ -92,10 +92,10 @@ struct sender {
     uv_thread_t thread;
     uv_async_t async;
     struct httpc *hc;
-    /* handed over by tg_send_wake(), under lock */
+    /* handed over by tg_send_wake(), under lock: int64_t chat ids; the
+     * loop takes wq whole and leaves wq_spare, its last one emptied, there */
     pthread_mutex_t lock;
-    int64_t *wq;
-    size_t wlen, wcap;
+    struct buf wq, wq_spare;
     int wake_pending;
     _Atomic int stop_asked;
     uv_timer_t timer;
@@ -673,14 +673,15 @@ static void on_async(uv_async_t *h)
         return;
     }
     pthread_mutex_lock(&w->lock);
-    int64_t *q = w->wq;
-    size_t n = w->wlen;
-    w->wq = NULL, w->wlen = w->wcap = 0;
+    struct buf q = w->wq;
+    w->wq = w->wq_spare;
     w->wake_pending = 0;
     pthread_mutex_unlock(&w->lock);
-    for (size_t i = 0; i < n; i++)
-        wake_one(w, q[i]);
-    xfree(q);
+    const int64_t *chats = (const int64_t *)q.p;
+    for (size_t i = 0; i < q.len / sizeof *chats; i++)
+        wake_one(w, chats[i]);
+    buf_recycle(&q);
+    w->wq_spare = q; /* only this thread reads it, under the lock above */
 }
 
 static void sender_main(void *arg)
@@ -723,7 +724,8 @@ static void sender_free(struct sender *w)
     for (size_t i = 0; i < w->cap; i++)
         xfree(w->tab[i]);
     xfree(w->tab);
-    xfree(w->wq);
+    buf_release(&w->wq);
+    buf_release(&w->wq_spare);
     buf_release(&w->pops);
     buf_release(&w->lats);
     for (int i = 0; i < BATCH; i++)
@@ -742,11 +744,7 @@ void tg_send_wake(struct tg_send *s, int64_t chat)
     /* the hash's top bits: the chat table's slots take its middle ones */
     struct sender *w = &s->w[s->n > 1 ? (chat_hash(chat) >> 48) % (uint64_t)s->n : 0];
     pthread_mutex_lock(&w->lock);
-    if (w->wlen == w->wcap) {
-        w->wcap = w->wcap ? w->wcap * 2 : 256;
-        w->wq = xrealloc(w->wq, w->wcap * sizeof *w->wq);
-    }
-    w->wq[w->wlen++] = chat;
+    buf_append(&w->wq, &chat, sizeof chat);
     int send = !w->wake_pending;
     w->wake_pending = 1;
     pthread_mutex_unlock(&w->lock);
