@@ -99,5 +99,18 @@ def test_bench_tool_with_control():
         assert len(cells) == 6, control
         for med, lo, hi in cells:
             assert float(lo) <= float(med) <= float(hi), control
-        assert re.search(r"^%s .*(above B'/B|>= 1\.0|parity|below)$" % test, control, re.M), control
+        # a verdict per metric, each the one its A/B and B'/B cells call for
+        verdicts = re.search(r"^%s .*\]\s+(above|>= 1\.0|parity|below)\s+(better|<= 1\.0|parity|worse)"
+                             r"\s+(better|<= 1\.0|parity|worse)$" % test, control, re.M)
+        assert verdicts, control
+        for (med, lo, hi), (cmed, clo, chi), got, higher in zip(cells[0::2], cells[1::2], verdicts.groups(),
+                                                                  (True, False, False)):
+            m, clo, chi = float(med), float(clo), float(chi)
+            if min(abs(m - 1), abs(m - clo), abs(m - chi)) < 0.01:
+                continue  # printed to 2 decimals: too close to a boundary to tell
+            if higher:
+                want = "above" if m >= 1 and m > chi else ">= 1.0" if m >= 1 else "parity" if m >= clo else "below"
+            else:
+                want = "better" if m <= 1 and m < clo else "<= 1.0" if m <= 1 else "parity" if m <= chi else "worse"
+            assert got == want, (test, cells, verdicts.groups(), control)
     assert re.search(r"^used_memory +\S+ +\S+ +[\d.]+$", out, re.M), out
