@@ -77,6 +77,20 @@ static int start_failed(struct app *app, const char *err)
     return 1;
 }
 
+/* A thread that did not start once the bot runs: the bot leaves the wiring
+ * and stops as on a normal exit, then the snapshot thread (it may be
+ * loading into the engine). */
+static int threads_failed(struct wiring *w, const char *err)
+{
+    pthread_mutex_lock(&w->app_lock);
+    struct app *app = w->app;
+    w->app = NULL;
+    pthread_mutex_unlock(&w->app_lock);
+    int rc = start_failed(app, err);
+    repl_snap_free(w->snap);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
@@ -142,13 +156,6 @@ int main(int argc, char **argv)
         srv = server_new(sc, conf, conf_path, e, err, sizeof err);
     if (!srv)
         return start_failed(app, err);
-    if (sc->pidfile && *sc->pidfile) {
-        FILE *f = fopen(sc->pidfile, "w");
-        if (f) {
-            fprintf(f, "%d\n", (int)getpid());
-            fclose(f);
-        }
-    }
     log_info("obentchi starting", "version=%s pid=%d port=%lld shards=%lld config=%s", OBENTCHI_VERSION,
              (int)getpid(), (long long)sc->port, (long long)sc->shards, conf_path ? conf_path : "none");
     server_set_hooks(srv, &(struct server_hooks){.ud = snap, .info = repl_snap_info,
@@ -171,15 +178,19 @@ int main(int argc, char **argv)
     if (app_start(app, e, err, sizeof err) < 0)
         return start_failed(app, err);
     struct repl_snap_env env = {.ud = &wiring, .set_loading = set_loading, .repl_offset = snap_repl_offset};
-    if (repl_snap_start(snap, &env) < 0) {
-        log_warn("startup failed", "error=\"cannot start the snapshot thread\"");
-        return 1;
-    }
+    if (repl_snap_start(snap, &env) < 0)
+        return threads_failed(&wiring, "cannot start the snapshot thread");
     if (!repl_snap_loading(snap))
         app_set_loading(app, 0); /* nothing to restore (a restore clears it when done) */
-    if (repl_start(repl, srv, sc, &(struct repl_env){.ud = &wiring, .on_role_change = on_role_change}) < 0) {
-        log_warn("startup failed", "error=\"cannot start the replication thread\"");
-        return 1;
+    if (repl_start(repl, srv, sc, &(struct repl_env){.ud = &wiring, .on_role_change = on_role_change}) < 0)
+        return threads_failed(&wiring, "cannot start the replication thread");
+    /* the pid file only once every part runs: a failed start leaves none */
+    if (sc->pidfile && *sc->pidfile) {
+        FILE *f = fopen(sc->pidfile, "w");
+        if (f) {
+            fprintf(f, "%d\n", (int)getpid());
+            fclose(f);
+        }
     }
     int rc = server_run(srv); /* stops replication's thread on its way out */
     /* the bot first: its parts use the engine and the server.  The snapshot

@@ -63,6 +63,27 @@ def test_sigint_ends_cleanly(make_server):
     assert srv.wait_exit(10) == 0
 
 
+def test_pidfile_written_then_removed(make_server, tmp_path):
+    pidfile = tmp_path / "server.pid"
+    srv = make_server(pidfile=str(pidfile))
+    wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), timeout=5, what="the pid file")
+    assert pidfile.read_text() == "%d\n" % srv.pid
+    os.kill(srv.pid, signal.SIGTERM)
+    assert srv.wait_exit(10) == 0
+    assert not pidfile.exists()
+
+
+@pytest.mark.obentchi_only
+def test_failed_start_leaves_no_pidfile(make_server, tmp_path):
+    first = make_server()
+    pidfile = tmp_path / "second.pid"
+    second = make_server(start=False, pidfile=str(pidfile), **{"http-port": first.http_port})
+    second.expect_failure = True
+    second.spawn()
+    assert second.proc.wait(15) != 0
+    assert not pidfile.exists()
+
+
 def test_logfile_written(make_server):
     srv = make_server(loglevel="verbose")
     wait_for(lambda: srv.log_path.exists() and srv.log_path.stat().st_size > 0, timeout=5,
