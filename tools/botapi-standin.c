@@ -14,15 +14,12 @@
  *
  *   botapi-standin --port 9200 [--bind 127.0.0.1] [--token 1:bench]
  */
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-
-#include <uv.h>
 
 #include "base/buf.h"
 #include "http.h"
+#include "standin.h"
 
 static struct {
     struct buf prefix; /* "/bot<token>/" */
@@ -66,72 +63,21 @@ static void on_stats(void *ud, const struct http_request *req, struct http_respo
     http_reply_json(res, 200, body, (size_t)n);
 }
 
-static void on_signal(uv_signal_t *h, int signum)
+static void routes(struct http_server *srv)
 {
-    (void)signum;
-    uv_stop(h->loop);
-}
-
-static int usage(void)
-{
-    fprintf(stderr, "usage: botapi-standin --port N [--bind ADDR] [--token TOKEN]\n");
-    return 2;
+    http_route(srv, "POST", "/bot*", on_call, NULL);
+    http_route(srv, "GET", "/_stats", on_stats, NULL);
 }
 
 int main(int argc, char **argv)
 {
-    const char *bind = "127.0.0.1", *token = "1:bench";
-    long port = 0;
-    for (int i = 1; i < argc; i++) {
-        if (i + 1 >= argc)
-            return usage();
-        if (!strcmp(argv[i], "--port")) {
-            char *end;
-            port = strtol(argv[++i], &end, 10);
-            if (*end || port < 1 || port > 65535)
-                return usage();
-        } else if (!strcmp(argv[i], "--bind")) {
-            bind = argv[++i];
-        } else if (!strcmp(argv[i], "--token")) {
-            token = argv[++i];
-        } else {
-            return usage();
-        }
-    }
-    if (!port)
-        return usage();
+    struct standin_args a;
+    int rc = standin_parse(argc, argv, "botapi-standin", "--token", "1:bench", &a);
+    if (rc)
+        return rc;
     buf_init(&st.prefix);
-    buf_printf(&st.prefix, "/bot%s/", token);
-    signal(SIGPIPE, SIG_IGN);
-    uv_loop_t *loop = uv_default_loop();
-    struct http_config cfg = {.port = port,
-                              .bind = (char *)bind,
-                              .max_body = 1 << 20,
-                              .max_header = 65536,
-                              .idle_timeout = 300,
-                              .max_conns = 10000};
-    char err[256];
-    struct http_server *srv = http_server_new(loop, &cfg, err, sizeof err);
-    if (!srv) {
-        fprintf(stderr, "botapi-standin: %s\n", err);
-        return 1;
-    }
-    http_route(srv, "POST", "/bot*", on_call, NULL);
-    http_route(srv, "GET", "/_stats", on_stats, NULL);
-    uv_signal_t term, intr;
-    uv_signal_init(loop, &term);
-    uv_signal_init(loop, &intr);
-    uv_signal_start(&term, on_signal, SIGTERM);
-    uv_signal_start(&intr, on_signal, SIGINT);
-    printf("botapi-standin: listening on %s:%ld\n", bind, port);
-    fflush(stdout);
-    uv_run(loop, UV_RUN_DEFAULT);
-    http_server_close(srv);
-    uv_close((uv_handle_t *)&term, NULL);
-    uv_close((uv_handle_t *)&intr, NULL);
-    uv_run(loop, UV_RUN_DEFAULT);
-    http_server_free(srv);
+    buf_printf(&st.prefix, "/bot%s/", a.secret);
+    rc = standin_serve("botapi-standin", &a, routes);
     buf_release(&st.prefix);
-    uv_loop_close(loop);
-    return 0;
+    return rc;
 }

@@ -17,7 +17,6 @@
  *
  *   payout-standin --port 9100 [--bind 127.0.0.1] [--key secret]
  */
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +28,7 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "http.h"
+#include "standin.h"
 
 struct payout {
     struct payout *next;
@@ -160,71 +160,25 @@ static void on_stats(void *ud, const struct http_request *req, struct http_respo
     http_reply_json(res, 200, body, (size_t)n);
 }
 
-static void on_signal(uv_signal_t *h, int signum) { uv_stop(h->loop); }
-
-static int usage(void)
+static void routes(struct http_server *srv)
 {
-    fprintf(stderr, "usage: payout-standin --port N [--bind ADDR] [--key KEY]\n");
-    return 2;
+    http_route(srv, "POST", "/payouts", on_post, NULL);
+    http_route(srv, "GET", "/payouts/*", on_get, NULL);
+    http_route(srv, "GET", "/_stats", on_stats, NULL);
 }
 
 int main(int argc, char **argv)
 {
-    const char *bind = "127.0.0.1", *key = "bench";
-    long port = 0;
-    for (int i = 1; i < argc; i++) {
-        if (i + 1 >= argc)
-            return usage();
-        if (!strcmp(argv[i], "--port")) {
-            char *end;
-            port = strtol(argv[++i], &end, 10);
-            if (*end || port < 1 || port > 65535)
-                return usage();
-        } else if (!strcmp(argv[i], "--bind")) {
-            bind = argv[++i];
-        } else if (!strcmp(argv[i], "--key")) {
-            key = argv[++i];
-        } else {
-            return usage();
-        }
-    }
-    if (!port)
-        return usage();
+    struct standin_args a;
+    int rc = standin_parse(argc, argv, "payout-standin", "--key", "bench", &a);
+    if (rc)
+        return rc;
     struct buf auth;
     buf_init(&auth);
-    buf_printf(&auth, "Bearer %s", key);
+    buf_printf(&auth, "Bearer %s", a.secret);
     st.auth = auth.p;
     grow();
-    signal(SIGPIPE, SIG_IGN);
-    uv_loop_t *loop = uv_default_loop();
-    struct http_config cfg = {.port = port,
-                              .bind = (char *)bind,
-                              .max_body = 1 << 20,
-                              .max_header = 65536,
-                              .idle_timeout = 300,
-                              .max_conns = 10000};
-    char err[256];
-    struct http_server *srv = http_server_new(loop, &cfg, err, sizeof err);
-    if (!srv) {
-        fprintf(stderr, "payout-standin: %s\n", err);
-        return 1;
-    }
-    http_route(srv, "POST", "/payouts", on_post, NULL);
-    http_route(srv, "GET", "/payouts/*", on_get, NULL);
-    http_route(srv, "GET", "/_stats", on_stats, NULL);
-    uv_signal_t term, intr;
-    uv_signal_init(loop, &term);
-    uv_signal_init(loop, &intr);
-    uv_signal_start(&term, on_signal, SIGTERM);
-    uv_signal_start(&intr, on_signal, SIGINT);
-    printf("payout-standin: listening on %s:%ld\n", bind, port);
-    fflush(stdout);
-    uv_run(loop, UV_RUN_DEFAULT);
-    http_server_close(srv);
-    uv_close((uv_handle_t *)&term, NULL);
-    uv_close((uv_handle_t *)&intr, NULL);
-    uv_run(loop, UV_RUN_DEFAULT);
-    http_server_free(srv);
+    rc = standin_serve("payout-standin", &a, routes);
     for (size_t i = 0; i < st.size; i++)
         for (struct payout *p = st.table[i], *next; p; p = next) {
             next = p->next;
@@ -233,6 +187,5 @@ int main(int argc, char **argv)
         }
     xfree(st.table);
     buf_release(&auth);
-    uv_loop_close(loop);
-    return 0;
+    return rc;
 }
