@@ -4,7 +4,7 @@
  * process, one libuv loop, the server's own HTTP listener (protocol/http.c,
  * http-parser), keep-alive: on a 2-core machine the stand-in's CPU is taken
  * from the server's, and this costs less per call than nginx's static
- * answers (tools/bench-webhook prints both stand-ins' cost per call).
+ * answers (tools/bench-webhook prints the stand-in's cost per call).
  *
  *   POST /bot<token>/sendMessage          -> 200 the real API's Message shape
  *   POST /bot<token>/answerCallbackQuery  -> 200 {"ok":true,"result":true}

@@ -22,7 +22,6 @@
 #include <string.h>
 
 #include <cJSON.h>
-#include <uv.h>
 #include <xxhash.h>
 
 #include "base/alloc.h"
