@@ -10,6 +10,7 @@
 #include "base/clock.h"
 #include "acl.h"
 #include "base/err.h"
+#include "base/log.h"
 #include "server_int.h"
 
 #define MAX_STACK_KEYS 64
@@ -251,6 +252,27 @@ static int oom_checked(struct client *c, const struct cmd_def *cmd)
     return (c->flags & CL_MULTI) && cmd->fn != cmd_discard && cmd->fn != cmd_quit && cmd->fn != cmd_reset;
 }
 
+/* An evicting policy that still refuses a write has nothing left to evict
+ * (volatile-* with no key holding a TTL) or memory that is not in keys: ops
+ * need to know which, so say it, at most once every 10 s. */
+static void oom_warn(struct server *srv)
+{
+    static _Atomic int64_t last_ms;
+    int64_t now = clock_mono_ms(), last = atomic_load_explicit(&last_ms, memory_order_relaxed);
+    if (srv->cfg->maxmemory_policy == ENG_POLICY_NOEVICTION || now - last < 10000 ||
+        !atomic_compare_exchange_strong(&last_ms, &last, now))
+        return;
+    unsigned long long keys = 0, volatile_keys = 0;
+    for (int db = 0; db < (int)srv->cfg->databases; db++) {
+        struct eng_db_info d;
+        eng_db_info(srv->eng, db, &d);
+        keys += d.keys, volatile_keys += d.expires;
+    }
+    log_warn("maxmemory reached with nothing left to evict",
+             "used_memory=%lld maxmemory=%lld keys=%llu keys_with_ttl=%llu", (long long)eng_used_memory(),
+             (long long)srv->cfg->maxmemory, keys, volatile_keys);
+}
+
 /* Returns 0 when the request was consumed, 1 when it must wait (pause). */
 static int dispatch(struct client *c, int argc, const struct eng_str *argv)
 {
@@ -305,6 +327,7 @@ static int dispatch(struct client *c, int argc, const struct eng_str *argv)
     }
     if (srv->cfg->maxmemory > 0 && !(c->flags & CL_MASTER) && oom_checked(c, cmd) &&
         eng_make_room(srv->eng) == ERR_OOM) {
+        oom_warn(srv);
         reply_errcode(&k, ERR_OOM);
         reject(c, &k);
         return 0;
