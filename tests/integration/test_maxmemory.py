@@ -24,10 +24,10 @@ def limit_above_baseline(c, policy, headroom=2 * 1024 * 1024):
 def state(c):
     """What a failed assertion here needs explained: the limit, the memory,
     the evictions and the keys left."""
-    m, s = c.info("memory"), c.info("stats")
-    return "used_memory=%s maxmemory=%s policy=%s evicted_keys=%s keyspace=%s" % (
-        m.get("used_memory"), m.get("maxmemory"), m.get("maxmemory_policy"), s.get("evicted_keys"),
-        c.info("keyspace"))
+    i = c.info("all")
+    fields = ("used_memory", "maxmemory", "maxmemory_policy", "used_memory_overhead", "mem_clients_normal",
+              "connected_clients", "evicted_keys", "rdb_bgsave_in_progress", "rdb_changes_since_last_save")
+    return " ".join("%s=%s" % (f, i.get(f)) for f in fields) + " db0=%s" % i.get("db0")
 
 
 def is_oom(res):
