@@ -11,10 +11,27 @@ import redis
 from conftest import encode_command, wait_for
 
 
-def later(delay, fn):
-    t = threading.Timer(delay, fn)
-    t.start()
-    return t
+class later:
+    """Runs fn on a timer thread after delay seconds.  done() waits for it and
+    raises what it raised: a test must not end (and close its connections)
+    while the pusher still reads its reply."""
+
+    def __init__(self, delay, fn):
+        self.error = None
+        self.timer = threading.Timer(delay, self._run, args=(fn,))
+        self.timer.start()
+
+    def _run(self, fn):
+        try:
+            fn()
+        except BaseException as e:
+            self.error = e
+
+    def done(self, timeout=10):
+        self.timer.join(timeout)
+        assert not self.timer.is_alive(), "the delayed push did not finish"
+        if self.error:
+            raise self.error
 
 
 def test_argument_errors(x):
@@ -59,25 +76,27 @@ def test_immediate_and_timeout_replies(x):
 
 
 def test_woken_by_pushes_from_other_connections(sharded_server, sr):
-    mk = sharded_server.client
-    later(0.1, lambda: mk().rpush("l1", "a", "b"))
+    mk, pushes = sharded_server.client, []
+    pushes.append(later(0.1, lambda: mk().rpush("l1", "a", "b")))
     assert sr.blpop(["l0", "l1"], 5) == (b"l1", b"a")
     assert sr.lrange("l1", 0, -1) == [b"b"]
-    later(0.1, lambda: mk().lpush("src", "x"))
+    pushes.append(later(0.1, lambda: mk().lpush("src", "x")))
     assert sr.brpoplpush("src", "dst", 5) == b"x"
-    later(0.1, lambda: mk().rpush("src", "y", "z"))
+    pushes.append(later(0.1, lambda: mk().rpush("src", "y", "z")))
     assert sr.blmove("src", "dst", 5, "RIGHT", "LEFT") == b"z"
     assert sr.lrange("dst", 0, -1) == [b"z", b"x"] and sr.lrange("src", 0, -1) == [b"y"]
-    later(0.1, lambda: mk().zadd("z", {"m1": 1.5, "m2": 0.5}))
+    pushes.append(later(0.1, lambda: mk().zadd("z", {"m1": 1.5, "m2": 0.5})))
     assert sr.bzpopmin(["z0", "z"], 5) == (b"z", b"m2", 0.5)
-    later(0.1, lambda: mk().rpush("m", 1, 2, 3))
+    pushes.append(later(0.1, lambda: mk().rpush("m", 1, 2, 3)))
     assert sr.execute_command("BLMPOP", 5, 2, "mm", "m", "RIGHT", "COUNT", 2) == [b"m", [b"3", b"2"]]
-    later(0.1, lambda: mk().zadd("zz", {"a": 1, "b": 2, "c": 3}))
+    pushes.append(later(0.1, lambda: mk().zadd("zz", {"a": 1, "b": 2, "c": 3})))
     assert sr.execute_command("BZMPOP", 5, 1, "zz", "MAX", "COUNT", 2) == [b"zz", [[b"c", b"3"], [b"b", b"2"]]]
     # a push inside a transaction wakes after EXEC; what it popped itself is gone
-    later(0.1, lambda: mk().pipeline().lpush("tx", "v1").lpop("tx").lpush("tx", "v2").execute())
+    pushes.append(later(0.1, lambda: mk().pipeline().lpush("tx", "v1").lpop("tx").lpush("tx", "v2").execute()))
     assert sr.blpop(["tx"], 5) == (b"tx", b"v2")
     assert sr.llen("tx") == 0
+    for p in pushes:
+        p.done()
 
 
 def test_arrival_order(sharded_server, sr):
