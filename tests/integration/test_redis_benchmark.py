@@ -114,3 +114,20 @@ def test_bench_tool_with_control():
                 want = "better" if m <= 1 and m < clo else "<= 1.0" if m <= 1 else "parity" if m <= chi else "worse"
             assert got == want, (test, cells, verdicts.groups(), control)
     assert re.search(r"^used_memory +\S+ +\S+ +[\d.]+$", out, re.M), out
+
+
+def test_bench_tool_memory_of_20_field_sessions():
+    """The memory section with sessions of 20 fields (--memory-fields), the
+    top of the issue's 5 to 20: both servers hold every hash, and a ratio
+    comes out."""
+    if IS_PEER:
+        pytest.skip("compares obentchi with Redis")
+    argv = ["/usr/bin/python3", str(REPO / "tools" / "bench"), "--obentchi", OBENTCHI_SERVER, "--redis", REDIS_SERVER,
+            "-n", "1000", "--rounds", "1", "--tests", "PING_MBULK", "--points", "5:1", "--memory-keys", "2000",
+            "--memory-kind", "hash", "--memory-fields", "20"]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, (p.stdout + p.stderr)[-3000:]
+    out = p.stdout
+    assert "memory: 2000 x HSET session:{u:N} + 20 short fields" in out, out
+    row = re.search(r"^used_memory +(\S+) +(\S+) +([\d.]+)$", out, re.M)
+    assert row and 0 < float(row.group(3)) < 10, out
