@@ -159,13 +159,26 @@ def test_cas_and_transfers_are_atomic(sharded_server, sr):
             if sum(int(v) for v in vals) != 3000:
                 bad.append(vals)
 
-    threads = [threading.Thread(target=cas, args=(i,)) for i in range(4)] + \
-              [threading.Thread(target=incr) for _ in range(2)] + \
-              [threading.Thread(target=transfer, args=(i,)) for i in range(3)] + [threading.Thread(target=audit)]
+    errors = []
+
+    def guarded(fn, *args):
+        # a racer that dies would only lower its own count: say it instead
+        def run():
+            try:
+                fn(*args)
+            except BaseException as e:
+                errors.append("%s%r: %r" % (fn.__name__, args, e))
+        return threading.Thread(target=run)
+
+    threads = [guarded(cas, i) for i in range(4)] + [guarded(incr) for _ in range(2)] + \
+              [guarded(transfer, i) for i in range(3)] + [guarded(audit)]
     for t in threads:
         t.start()
     for t in threads:
         t.join(60)
+    assert not any(t.is_alive() for t in threads), "a racer still runs after 60 s"
+    assert errors == []
+    assert all(n == iters for n in ok), ok
     assert int(sr.get("cnt")) == sum(ok) + 2 * iters
     assert bad == []
     assert sum(int(v) for v in sr.mget("acct:a", "acct:b", "acct:c")) == 3000
